@@ -1,0 +1,62 @@
+# The two commands a newcomer needs: `make run` and `make test`. Every target installs what it
+# needs first (a virtualenv in .venv from the hashed requirements.lock).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+MEMBERS := libs/contracts libs/auth services/tickets services/notifier services/ws-gateway
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-unit test-integration lint format lock schemas bench-tickets clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock $(addsuffix /pyproject.toml,$(MEMBERS))
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(UV) pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation \
+		$(addprefix -e ,$(MEMBERS))
+	@touch $@
+
+## run: the system on http://localhost:8000 (the tickets service with SQLite for now)
+run: install
+	$(BIN)/python -m incident_tickets
+
+## test: the whole suite (unit + integration; integration needs DATABASE_URL, REDIS_URL, AMQP_URL)
+test: install
+	$(BIN)/python -m incident_contracts.schema_export --check
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+test-integration: install
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy libs/contracts/src libs/auth/src services/tickets/src services/notifier/src \
+		services/ws-gateway/src tests bench
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## lock: recompile requirements.lock from the members' pyproject.toml and requirements-dev.in
+lock:
+	@test -x $(UV) || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install --quiet uv; }
+	$(UV) pip compile --quiet --generate-hashes --python-version 3.11 --no-header \
+		$(foreach p,incident-contracts incident-auth incident-tickets incident-notifier incident-ws-gateway,--no-emit-package $(p)) \
+		requirements.in -o requirements.lock
+
+## schemas: rewrite libs/contracts/schemas from the models
+schemas: install
+	$(BIN)/python -m incident_contracts.schema_export
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
