@@ -82,6 +82,13 @@ class UserSnapshot(_Model):
     is_active: bool = True
 
 
+class UsersPage(_Model):
+    """The tickets service's internal answer to "every user after id N" (``USERS_EXPORT_PATH``)."""
+
+    results: list[UserSnapshot]
+    has_more: bool
+
+
 class _Envelope(_Model):
     event_id: UUID
     occurred_at: UtcDatetime

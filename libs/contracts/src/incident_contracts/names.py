@@ -13,7 +13,11 @@ TICKET_ROUTING_PATTERN = "ticket.*"
 USER_ROUTING_PATTERN = "user.*"
 DEAD_LETTER_REASON_HEADER = "x-dead-letter-reason"
 REPLAY_PATH = "/internal/notifications/{user_id}/"
-"""Notifier endpoint for the gateways: ``GET`` with ``?after_seq=N&limit=M`` -> ReplayPage."""
+"""Notifier endpoint for the gateways: ``GET`` with ``?after_seq=N&limit=M`` -> ReplayPage,
+the user's records with ``seq > N`` in ascending order."""
+USERS_EXPORT_PATH = "/internal/users/"
+"""Tickets endpoint for the notifier's directory: ``GET`` with ``?after_id=N&limit=M`` ->
+UsersPage, every user (active or not) with ``id > N`` in ascending id order."""
 
 
 @dataclass(frozen=True, slots=True)

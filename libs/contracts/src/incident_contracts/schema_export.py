@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from incident_contracts.events import EVENT_MODELS
+from incident_contracts.events import EVENT_MODELS, UsersPage
 from incident_contracts.notifications import Notification, ReplayPage
 from incident_contracts.tokens import TokenClaims
 
@@ -27,6 +27,7 @@ def message_models() -> dict[str, type[BaseModel]]:
     models["notification"] = Notification
     models["replay_page"] = ReplayPage
     models["token_claims"] = TokenClaims
+    models["users_page"] = UsersPage
     return models
 
 
