@@ -52,6 +52,8 @@ class Delivery(BaseModel):
 DELIVERY_USER_FIELD = "u"
 DELIVERY_SEQ_FIELD = "s"
 DELIVERY_FRAME_FIELD = "n"
+DELIVERY_ROUTED_AT_FIELD = "t"
+"""Unix milliseconds when the notifier routed the entry (for the gateway's latency metric)."""
 
 
 class ReplayPage(BaseModel):
