@@ -1,0 +1,3 @@
+from incident_notify.cli import main
+
+raise SystemExit(main())
