@@ -1,1 +1,1 @@
-
+"""The notifier's adapters: SQL (PostgreSQL or SQLite), Redis, HTTP, RabbitMQ, Prometheus."""

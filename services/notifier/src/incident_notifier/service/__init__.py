@@ -1,1 +1,1 @@
-
+"""Use cases of the notifier; they reach the outside world only through ``ports``."""
