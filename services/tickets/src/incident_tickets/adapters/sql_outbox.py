@@ -1,0 +1,76 @@
+"""The relay's side of the outbox table: claim the oldest unsent rows, mark them sent.
+
+On PostgreSQL the rows are taken with ``FOR UPDATE SKIP LOCKED``, so two relays (two replicas
+of the service) never publish the same row. To keep commit order across replicas as well, a
+relay only publishes when it holds the oldest unsent row; otherwise another relay is busy with
+earlier rows and this one leaves them to it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from incident_tickets.adapters.sql_repositories import as_utc
+from incident_tickets.adapters.sql_tables import OutboxRow
+from incident_tickets.service.ports import OutboxMessage, PublishFn
+
+
+class SqlOutboxStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def publish_pending(self, publish: PublishFn, limit: int) -> int:
+        sent: list[int] = []
+        failure: Exception | None = None
+        async with self._sessions() as session, session.begin():
+            unsent = col(OutboxRow.sent_at).is_(None)
+            rows = list(
+                await session.scalars(
+                    select(OutboxRow)
+                    .where(unsent)
+                    .order_by(col(OutboxRow.id))
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not rows:
+                return 0
+            oldest = await session.scalar(select(func.min(OutboxRow.id)).where(unsent))
+            if oldest != rows[0].id:
+                return 0  # another relay holds older rows; publishing now would reorder
+            for row in rows:
+                assert row.id is not None
+                message = OutboxMessage(
+                    id=row.id,
+                    event_id=row.event_id,
+                    event_type=row.event_type,
+                    body=row.body,
+                    created_at=as_utc(row.created_at),
+                )
+                try:
+                    await publish(message)
+                except Exception as error:
+                    failure = error
+                    break
+                sent.append(row.id)
+            # Recorded even when a later publish failed: confirmed rows must not go out twice.
+            if sent:
+                await session.execute(
+                    update(OutboxRow)
+                    .where(col(OutboxRow.id).in_(sent))
+                    .values(sent_at=datetime.now(UTC))
+                )
+        if failure is not None:
+            raise failure
+        return len(sent)
+
+    async def pending(self) -> int:
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(OutboxRow).where(col(OutboxRow.sent_at).is_(None))
+            )
+            return int(count or 0)

@@ -1,0 +1,96 @@
+"""The unit of work over one SQLAlchemy session; the outbox rows go in the same commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from incident_tickets.adapters.sql_repositories import (
+    SqlProjectRepository,
+    SqlRefreshTokenRepository,
+    SqlTicketRepository,
+    SqlUserRepository,
+)
+from incident_tickets.adapters.sql_tables import OutboxRow
+from incident_tickets.service.ports import (
+    OutboxEvent,
+    ProjectRepository,
+    RefreshTokenRepository,
+    TicketRepository,
+    UserRepository,
+)
+
+AfterCommit = Callable[[int], None]
+"""Called with the number of events committed (the relay's wake-up, the latency metric)."""
+
+
+class SqlUnitOfWork:
+    users: UserRepository
+    projects: ProjectRepository
+    tickets: TicketRepository
+    refresh_tokens: RefreshTokenRepository
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], after_commit: AfterCommit | None = None
+    ) -> None:
+        self._sessions = sessions
+        self._after_commit = after_commit
+        self._events: list[OutboxEvent] = []
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> Self:
+        self._session = session = self._sessions()
+        self.users = SqlUserRepository(session)
+        self.projects = SqlProjectRepository(session)
+        self.tickets = SqlTicketRepository(session)
+        self.refresh_tokens = SqlRefreshTokenRepository(session)
+        self._events = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._session is not None
+        try:
+            await self._session.rollback()  # nothing to undo after a commit
+        finally:
+            await self._session.close()
+            self._session = None
+
+    def emit(self, event: OutboxEvent) -> None:
+        self._events.append(event)
+
+    async def commit(self) -> None:
+        assert self._session is not None, "commit inside `async with`"
+        events, self._events = self._events, []
+        now = datetime.now(UTC)
+        self._session.add_all(
+            OutboxRow(
+                event_id=str(event.event_id),
+                event_type=event.event_type.value,
+                body=event.model_dump_json(),
+                created_at=now,
+            )
+            for event in events
+        )
+        await self._session.commit()
+        if events and self._after_commit is not None:
+            self._after_commit(len(events))
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], after_commit: AfterCommit | None = None
+    ) -> None:
+        self._sessions = sessions
+        self.after_commit = after_commit
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._sessions, self.after_commit)

@@ -1,0 +1,107 @@
+"""The only place that wires adapters to use cases, from one ``Settings``.
+
+Nothing connects at import time: ``build`` creates the engine and the publisher objects, and
+``TicketsRuntime.start`` migrates, creates the bootstrap admin and starts the relay. The entry
+points receive the built runtime (``__main__`` composes the two).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from incident_contracts.names import Names
+from incident_contracts.timestamps import utc_now
+from incident_tickets.adapters.amqp_publisher import AmqpEventPublisher
+from incident_tickets.adapters.argon2_hasher import Argon2PasswordHasher
+from incident_tickets.adapters.jwt_tokens import JwtTokenIssuer, JwtTokenReader, SigningKey
+from incident_tickets.adapters.prometheus_metrics import TicketsMetrics
+from incident_tickets.adapters.sql_database import (
+    async_database_url,
+    create_engine,
+    migrate,
+    session_factory,
+)
+from incident_tickets.adapters.sql_outbox import SqlOutboxStore
+from incident_tickets.adapters.sql_unit_of_work import SqlUnitOfWorkFactory
+from incident_tickets.config import Settings
+from incident_tickets.runtime import TicketsRuntime
+from incident_tickets.service.auth import AuthService
+from incident_tickets.service.outbox_relay import OutboxRelay
+from incident_tickets.service.ports import EventPublisher
+from incident_tickets.service.projects import ProjectService
+from incident_tickets.service.tickets import TicketService
+from incident_tickets.service.users import UserService
+
+log = logging.getLogger(__name__)
+
+
+def build(
+    settings: Settings,
+    *,
+    publisher: EventPublisher | None = None,
+    relay_enabled: bool | None = None,
+) -> TicketsRuntime:
+    """Wire everything; ``publisher`` replaces RabbitMQ (the API tests pass a fake)."""
+    engine = create_engine(async_database_url(settings.database_url, settings.data_dir))
+    sessions = session_factory(engine)
+    metrics = TicketsMetrics()
+    key = SigningKey.load(
+        settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None,
+        settings.jwt_private_key_file,
+        settings.generated_key_path,
+    )
+    publisher = publisher or AmqpEventPublisher(
+        settings.amqp_url, Names(settings.namespace).events_exchange
+    )
+    relay = OutboxRelay(
+        SqlOutboxStore(sessions),
+        publisher,
+        metrics,
+        sweep_interval=settings.relay_sweep_interval,
+        batch_size=settings.relay_batch_size,
+        backoff_initial=settings.relay_backoff_initial,
+        backoff_max=settings.relay_backoff_max,
+    )
+
+    def after_commit(events: int) -> None:
+        metrics.committed(events)
+        relay.wake(events)
+
+    uow = SqlUnitOfWorkFactory(sessions, after_commit)
+    hasher = Argon2PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost_kib=settings.argon2_memory_cost_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+    issuer = JwtTokenIssuer(
+        key,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        access_ttl_seconds=settings.access_token_ttl_seconds,
+        refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
+        clock=utc_now,
+    )
+    reader = JwtTokenReader(key, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    return TicketsRuntime(
+        settings=settings,
+        engine=engine,
+        metrics=metrics,
+        signing_key=key,
+        publisher=publisher,
+        relay=relay,
+        relay_enabled=settings.embedded_relay if relay_enabled is None else relay_enabled,
+        auth=AuthService(uow, hasher, issuer, reader, utc_now),
+        users=UserService(uow, hasher, utc_now),
+        projects=ProjectService(uow, utc_now),
+        tickets=TicketService(uow, utc_now),
+    )
+
+
+async def migrate_only(settings: Settings) -> None:
+    """``python -m incident_tickets migrate``: apply the migrations and exit."""
+    engine = create_engine(async_database_url(settings.database_url, settings.data_dir))
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    log.info("database migrated")

@@ -1,0 +1,74 @@
+"""The tickets service's settings: ``TICKETS_*`` variables, plus the shared ones.
+
+Shared (documented once in the README): ``DATABASE_URL`` (fallback for
+``TICKETS_DATABASE_URL``), ``AMQP_URL``, ``INCIDENT_NAMESPACE``, ``JWT_ISSUER``, ``JWT_AUDIENCE``,
+``BOOTSTRAP_ADMIN_USERNAME``, ``BOOTSTRAP_ADMIN_PASSWORD``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from incident_contracts.tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TICKETS_", extra="ignore", validate_by_name=True, validate_by_alias=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8001
+    log_level: str = "INFO"
+    data_dir: Path = Path("data")
+    """Where the SQLite file and a generated signing key live when nothing else is configured."""
+
+    database_url: str | None = Field(
+        default=None, validation_alias=_env("TICKETS_DATABASE_URL", "DATABASE_URL")
+    )
+    migrate_on_start: bool = True
+
+    amqp_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/",
+        validation_alias=_env("TICKETS_AMQP_URL", "AMQP_URL"),
+    )
+    namespace: str = Field(default="incident", validation_alias="INCIDENT_NAMESPACE")
+
+    embedded_relay: bool = True
+    """Run the outbox relay inside the API process (``python -m incident_tickets api``)."""
+    relay_sweep_interval: float = 1.0
+    """Seconds between sweeps of the outbox: the fallback when no commit wakes the relay."""
+    relay_batch_size: int = 200
+    relay_backoff_initial: float = 0.2
+    relay_backoff_max: float = 5.0
+
+    jwt_issuer: str = Field(default=DEFAULT_ISSUER, validation_alias="JWT_ISSUER")
+    jwt_audience: str = Field(default=DEFAULT_AUDIENCE, validation_alias="JWT_AUDIENCE")
+    jwt_private_key: SecretStr | None = None
+    """An Ed25519 private key in PEM; else ``jwt_private_key_file``; else one generated once."""
+    jwt_private_key_file: Path | None = None
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 7 * 24 * 3600
+
+    argon2_time_cost: int = 3
+    argon2_memory_cost_kib: int = 65536
+    argon2_parallelism: int = 4
+
+    bootstrap_admin_username: str | None = Field(
+        default=None, validation_alias="BOOTSTRAP_ADMIN_USERNAME"
+    )
+    bootstrap_admin_password: SecretStr | None = Field(
+        default=None, validation_alias="BOOTSTRAP_ADMIN_PASSWORD"
+    )
+    bootstrap_admin_full_name: str = "Administrator"
+
+    @property
+    def generated_key_path(self) -> Path:
+        return self.data_dir / "tickets-jwt-ed25519.pem"

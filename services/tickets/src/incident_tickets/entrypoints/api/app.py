@@ -1,0 +1,74 @@
+"""``create_app``: the FastAPI application over one ``TicketsRuntime``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from incident_tickets.adapters.prometheus_metrics import TicketsMetrics, request_started
+from incident_tickets.entrypoints.api import errors
+from incident_tickets.entrypoints.api.routes import auth, projects, system, tickets, users
+from incident_tickets.runtime import TicketsRuntime
+
+
+def create_app(runtime: TicketsRuntime) -> FastAPI:
+    """The app over a built runtime; its lifespan starts and closes the runtime."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title="incident tickets",
+        version="1.0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    for module in (auth, users, projects, tickets, system):
+        app.include_router(module.router)
+    app.add_middleware(RequestTiming, metrics=runtime.metrics)
+    return app
+
+
+class RequestTiming:
+    """Marks when a request arrived (for request->commit) and times it by route template."""
+
+    def __init__(self, app: ASGIApp, metrics: TicketsMetrics) -> None:
+        self._app = app
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        token = request_started.set(started)
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_with_status)
+        finally:
+            request_started.reset(token)
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            self._metrics.http_requests.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )

@@ -1,0 +1,53 @@
+"""FastAPI dependencies: the runtime, the calling user, pagination."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Query, Request
+
+from incident_tickets.domain.errors import NotAuthenticated
+from incident_tickets.domain.users import Actor, User
+from incident_tickets.runtime import TicketsRuntime
+
+MAX_PAGE = 200
+
+
+def get_runtime(request: Request) -> TicketsRuntime:
+    return cast(TicketsRuntime, request.app.state.runtime)
+
+
+Runtime = Annotated[TicketsRuntime, Depends(get_runtime)]
+
+
+async def current_user(request: Request, runtime: Runtime) -> User:
+    header = request.headers.get("authorization")
+    if not header:
+        raise NotAuthenticated("Authentication credentials were not provided.")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or " " in token.strip():
+        raise NotAuthenticated("The Authorization header must be 'Bearer <access token>'.")
+    return await runtime.auth.authenticate(token.strip())
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def current_actor(user: CurrentUser) -> Actor:
+    return user.actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+class Page:
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, description="at most 200")] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> None:
+        self.limit = min(limit, MAX_PAGE)
+        self.offset = offset
+
+
+Paging = Annotated[Page, Depends()]

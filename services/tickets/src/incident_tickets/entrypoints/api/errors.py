@@ -1,0 +1,90 @@
+"""The one mapping from errors to HTTP responses, all shaped ``{"detail", "code"}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from incident_tickets.domain import errors
+
+_STATUS: list[tuple[type[errors.TicketsError], int]] = [
+    (errors.NotAuthenticated, 401),
+    (errors.InvalidToken, 401),
+    (errors.InvalidCredentials, 401),
+    (errors.Forbidden, 403),
+    (errors.NotFound, 404),
+    (errors.InvalidTransition, 409),
+    (errors.UsernameTaken, 409),
+    (errors.InvalidDeveloper, 400),
+    (errors.InvalidProject, 400),
+    (errors.ValidationFailed, 422),
+]
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}
+
+
+def status_of(error: errors.TicketsError) -> int:
+    for kind, status in _STATUS:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+async def tickets_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, errors.TicketsError)
+    body: dict[str, Any] = {"detail": error.detail, "code": error.code}
+    if isinstance(error, errors.InvalidTransition):
+        body["status"] = error.status.value
+    headers = {"WWW-Authenticate": "Bearer"} if status_of(error) == 401 else None
+    return JSONResponse(body, status_code=status_of(error), headers=headers)
+
+
+async def validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse(
+        {"detail": describe_validation(error.errors()), "code": "validation_error"},
+        status_code=422,
+    )
+
+
+async def http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    code = _HTTP_CODES.get(error.status_code, "error")
+    detail = error.detail if isinstance(error.detail, str) else "The request failed."
+    if error.status_code == 404:
+        detail = "Nothing is found at this address."
+    return JSONResponse(
+        {"detail": detail, "code": code}, status_code=error.status_code, headers=error.headers
+    )
+
+
+def describe_validation(problems: Any) -> str:
+    """One readable sentence per problem, naming the field: "The field 'title' is required."."""
+    sentences: list[str] = []
+    for problem in problems:
+        kind = problem.get("type", "")
+        location = [str(part) for part in problem.get("loc", ()) if part not in ("body",)]
+        where = problem.get("loc", ("body",))[0]
+        field = ".".join(location[1:] if where in ("query", "path") else location)
+        if kind == "json_invalid":
+            sentences.append("The request body is not valid JSON.")
+        elif kind == "missing" and not field:
+            sentences.append("The request body is missing.")
+        elif kind == "missing":
+            sentences.append(f"The field '{field}' is required.")
+        elif not field:
+            sentences.append(f"The request body is invalid: {problem.get('msg', 'invalid')}.")
+        else:
+            label = "parameter" if where in ("query", "path") else "field"
+            sentences.append(f"The {label} '{field}' is invalid: {problem.get('msg', 'invalid')}.")
+    return " ".join(sentences) or "The request is invalid."
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.TicketsError, tickets_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)

@@ -1,0 +1,71 @@
+"""The built service: its use cases and the adapters it must start, probe and close.
+
+``bootstrap.build`` makes one; the entry points (the API, the standalone relay) run it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from incident_tickets.adapters.amqp_publisher import AmqpEventPublisher
+from incident_tickets.adapters.jwt_tokens import SigningKey
+from incident_tickets.adapters.prometheus_metrics import TicketsMetrics
+from incident_tickets.adapters.sql_database import migrate, ping
+from incident_tickets.config import Settings
+from incident_tickets.service.auth import AuthService
+from incident_tickets.service.outbox_relay import OutboxRelay
+from incident_tickets.service.ports import EventPublisher
+from incident_tickets.service.projects import ProjectService
+from incident_tickets.service.tickets import TicketService
+from incident_tickets.service.users import UserService
+
+
+@dataclass
+class TicketsRuntime:
+    settings: Settings
+    engine: AsyncEngine
+    metrics: TicketsMetrics
+    signing_key: SigningKey
+    publisher: EventPublisher
+    relay: OutboxRelay
+    relay_enabled: bool
+    auth: AuthService
+    users: UserService
+    projects: ProjectService
+    tickets: TicketService
+
+    async def start(self) -> None:
+        if self.settings.migrate_on_start:
+            await migrate(self.engine)
+        await self.ensure_bootstrap_admin()
+        if self.relay_enabled:
+            self.relay.start()
+
+    async def close(self) -> None:
+        if self.relay_enabled:
+            await self.relay.stop()
+        await self.engine.dispose()
+
+    async def ensure_bootstrap_admin(self) -> None:
+        name = self.settings.bootstrap_admin_username
+        password = self.settings.bootstrap_admin_password
+        if name and password:
+            await self.users.ensure_admin(
+                name, password.get_secret_value(), self.settings.bootstrap_admin_full_name
+            )
+
+    async def database_ready(self) -> None:
+        await ping(self.engine)
+
+    async def broker_ready(self) -> bool:
+        if self.relay_enabled:
+            return self.relay.connected
+        if isinstance(self.publisher, AmqpEventPublisher):
+            try:
+                await self.publisher.ping()
+            except Exception:
+                return False
+            return True
+        return self.publisher.connected

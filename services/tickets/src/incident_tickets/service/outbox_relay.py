@@ -1,0 +1,119 @@
+"""The outbox relay: moves committed events from the outbox table to RabbitMQ.
+
+It is woken right after each commit of this process (``wake``), and sweeps the table every
+``sweep_interval`` seconds as well, which catches rows committed by other processes and rows
+left over by a crash. When the broker is unreachable it reconnects with exponential backoff;
+rows simply wait in the table, in order, and requests are never held up by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from incident_tickets.service.ports import EventPublisher, OutboxMessage, OutboxStore, RelayMetrics
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: OutboxStore,
+        publisher: EventPublisher,
+        metrics: RelayMetrics,
+        *,
+        sweep_interval: float = 1.0,
+        batch_size: int = 200,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 5.0,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._metrics = metrics
+        self._sweep_interval = sweep_interval
+        self._batch_size = batch_size
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._publisher.connected
+
+    def wake(self, _events: int = 0) -> None:
+        """Called after a commit that wrote events (the unit of work's after-commit hook)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._publisher.close()
+        self._metrics.relay_connection(connected=False)
+
+    async def run(self) -> None:
+        backoff = self._backoff_initial
+        while not self._stop.is_set():
+            try:
+                if not self._publisher.connected:
+                    await self._publisher.connect()
+                    self._metrics.relay_connection(connected=True)
+                    log.info("outbox relay connected to the broker")
+                await self._drain()
+                backoff = self._backoff_initial
+            except Exception as error:
+                self._metrics.relay_connection(connected=False)
+                log.warning("outbox relay: %s; retrying in %.1f s", _describe(error), backoff)
+                await self._publisher.close()
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self._backoff_max)
+                continue
+            await self._wait_for_work()
+
+    async def run_once(self) -> int:
+        """Publish what is pending now (tests and the benchmark); returns how many went out."""
+        if not self._publisher.connected:
+            await self._publisher.connect()
+        return await self._drain()
+
+    async def _drain(self) -> int:
+        total = 0
+        while not self._stop.is_set():
+            # Cleared before reading: a commit from now on sets it again and is not missed.
+            self._wake.clear()
+            sent = await self._store.publish_pending(self._publish, self._batch_size)
+            total += sent
+            if sent < self._batch_size:
+                break
+        return total
+
+    async def _publish(self, message: OutboxMessage) -> None:
+        await self._publisher.publish(message)
+        delay = (datetime.now(UTC) - message.created_at).total_seconds()
+        self._metrics.confirmed(message.event_type, max(delay, 0.0))
+
+    async def _wait_for_work(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._sweep_interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        # Not woken by commits: the broker is down, hammering it helps nobody. Stop ends it.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text != type(error).__name__ else text
