@@ -56,6 +56,8 @@ class GatewayLimits:
     """How often token expiry, slow clients and Redis' memory of this instance are checked."""
     replay_page_size: int = 200
     replay_attempts: int = 3
+    replay_retry_delay: float = 0.2
+    """Doubled after each failed read of stored records."""
     slow_client_bytes: int = 256 * 1024
     """A client with more than this written and unread is slow ..."""
     slow_client_seconds: float = 5.0
@@ -161,10 +163,11 @@ class Gateway:
         """The connection is gone (whoever closed it)."""
         connection.session.closed = True
         user_id = connection.session.user_id
-        if not self.routes.remove(user_id, connection):
-            return
+        if connection not in self.routes.connections_of(user_id):
+            return  # told twice
+        last = self.routes.remove(user_id, connection)
         self._metrics.connection_closed()
-        if not self.routes.has(user_id) and not self._closing:
+        if last and not self._closing:
             self._spawn(self._unregister_if_gone(user_id))
 
     # --- live deliveries ---------------------------------------------------------------
@@ -281,6 +284,11 @@ class Gateway:
             except BackendUnavailable as error:
                 log.warning("presence not removed (it expires by itself): %s", error)
 
+    async def settle(self) -> None:
+        """Wait until the background work started so far (replays, refreshes) is done."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def stop_tasks(self) -> None:
         tasks = list(self._tasks)
         for task in tasks:
@@ -334,7 +342,7 @@ class Gateway:
                 )
             except ReplayUnavailable as error:
                 log.warning("replay for user %s failed: %s", session.user_id, error.detail)
-                await asyncio.sleep(0.2 * 2**attempt)
+                await asyncio.sleep(self.limits.replay_retry_delay * 2**attempt)
                 continue
             self._apply(connection, session.replayed(batch.records, batch.has_more), reason)
             return
