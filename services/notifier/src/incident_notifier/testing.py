@@ -10,11 +10,30 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import cast
 from uuid import UUID
 
-from incident_contracts import Delivery
-from incident_contracts.events import UserSnapshot, UsersPage
+from incident_contracts import (
+    Category,
+    Delivery,
+    EventType,
+    Priority,
+    Role,
+    TicketEvent,
+    TicketSnapshot,
+    TicketStatus,
+    UserCreated,
+    UserUpdated,
+)
+from incident_contracts.events import (
+    EVENT_MODELS,
+    TicketAssignedPayload,
+    TicketPayload,
+    TicketRejectedPayload,
+    UserSnapshot,
+    UsersPage,
+)
 from incident_notifier.domain.content import NotificationContent
 from incident_notifier.domain.errors import StoreUnavailable
 from incident_notifier.domain.records import NotificationRecord
@@ -26,6 +45,9 @@ __all__ = [
     "InMemoryNotificationStore",
     "InMemoryUserDirectory",
     "InMemoryUsersSource",
+    "ticket_event",
+    "ticket_snapshot",
+    "user_event",
 ]
 
 
@@ -160,3 +182,75 @@ class InMemoryDeliveryRouter:
                 self.streams[instance].append(item)
                 written += 1
         return written
+
+
+# --- contract events, as the tickets service publishes them ------------------------------
+
+_SNAPSHOT_DEFAULTS: dict[str, object] = {
+    "id": 1,
+    "title": "Homepage not loading",
+    "description": "The homepage returns 500 error",
+    "priority": Priority.HIGH,
+    "category": Category.BUG,
+    "status": TicketStatus.NEW,
+    "project_id": 1,
+    "project_name": "Website Redesign",
+    "created_by_id": 2,
+    "created_by_name": "John Client",
+    "created_at": datetime(2025, 12, 23, 10, 0, tzinfo=UTC),
+}
+
+
+def ticket_snapshot(**fields: object) -> TicketSnapshot:
+    """A ticket snapshot; API.md's example ticket unless ``fields`` say otherwise."""
+    return TicketSnapshot.model_validate({**_SNAPSHOT_DEFAULTS, **fields})
+
+
+def ticket_event(
+    event_type: EventType,
+    ticket: TicketSnapshot,
+    *,
+    actor_id: int | None,
+    occurred_at: datetime | None = None,
+    newly_assigned_ids: Sequence[int] = (),
+    comment: str = "",
+    event_id: UUID | None = None,
+) -> TicketEvent:
+    payload: TicketPayload
+    if event_type is EventType.TICKET_ASSIGNED:
+        payload = TicketAssignedPayload(ticket=ticket, newly_assigned_ids=list(newly_assigned_ids))
+    elif event_type is EventType.TICKET_REJECTED:
+        payload = TicketRejectedPayload(ticket=ticket, comment=comment)
+    else:
+        payload = TicketPayload(ticket=ticket)
+    model = EVENT_MODELS[event_type]
+    event = model(
+        event_id=event_id or uuid.uuid4(),
+        occurred_at=occurred_at or datetime.now(UTC),
+        actor_id=actor_id,
+        payload=payload,
+    )
+    return cast(TicketEvent, event)
+
+
+def user_event(
+    user_id: int,
+    role: Role,
+    full_name: str,
+    *,
+    username: str | None = None,
+    is_active: bool = True,
+    updated: bool = False,
+    occurred_at: datetime | None = None,
+) -> UserCreated | UserUpdated:
+    snapshot = UserSnapshot(
+        id=user_id,
+        username=username or f"user{user_id}",
+        full_name=full_name,
+        role=role,
+        is_active=is_active,
+    )
+    model = UserUpdated if updated else UserCreated
+    return model(
+        event_id=uuid.uuid4(), occurred_at=occurred_at or datetime.now(UTC), payload=snapshot
+    )
