@@ -1,0 +1,88 @@
+"""``python -m incident_devmode``: the whole system on one port (what ``make run`` starts)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+
+import uvicorn
+
+from incident_devmode.banner import banner
+from incident_devmode.bootstrap import DevSystem, build
+from incident_devmode.config import Settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+MAX_FRAME_BYTES = 64 * 1024
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(stream=sys.stderr, level=level.upper(), format=LOG_FORMAT, force=True)
+    # Request lines may carry ?token=...: neither uvicorn's access log nor httpx's URL log
+    # belongs here. The broker clients' reconnect tracebacks are said in one line elsewhere.
+    for name, quiet in (
+        ("uvicorn.access", logging.WARNING),
+        ("uvicorn.error", logging.WARNING),
+        ("websockets", logging.WARNING),
+        ("httpx", logging.WARNING),
+        ("httpcore", logging.WARNING),
+        ("aiormq", logging.ERROR),
+        ("aio_pika", logging.ERROR),
+        ("alembic", logging.WARNING),
+    ):
+        logging.getLogger(name).setLevel(quiet)
+
+
+async def serve(system: DevSystem, started_at: float) -> bool:
+    """Serve until Ctrl-C / SIGTERM; False when the server could not start."""
+    settings = system.settings
+    config = uvicorn.Config(
+        system.app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        ws="websockets-sansio",
+        ws_max_size=MAX_FRAME_BYTES,  # API.md: a larger frame is closed with 1009
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+
+    async def announce() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.05)
+        print(banner(system, time.monotonic() - started_at), file=sys.stderr, flush=True)
+
+    announcer = asyncio.create_task(announce())
+    try:
+        await server.serve()
+    finally:
+        announcer.cancel()
+    return server.started
+
+
+def main() -> int:
+    started_at = time.monotonic()
+    settings = Settings()
+    configure_logging(settings.log_level)
+    system = build(settings)
+    log = logging.getLogger("incident_devmode")
+    if not asyncio.run(serve(system, started_at)):
+        log.error(
+            "could not start on %s:%d (is the port in use? set DEVMODE_PORT)",
+            settings.host,
+            settings.port,
+        )
+        return 1
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
