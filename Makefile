@@ -9,7 +9,7 @@ MEMBERS := libs/contracts libs/auth services/tickets services/notifier services/
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-integration lint format lock schemas bench-tickets clean
+.PHONY: install run test test-unit test-integration lint format lock schemas bench-tickets clean stack
 
 install: $(STAMP)
 
@@ -60,3 +60,10 @@ schemas: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+## stack: the distributed mode for real on this machine: tickets, notifier (api + consumer), two
+## ws-gateways and nginx on http://127.0.0.1:8080, against DATABASE_URL/AMQP_URL/REDIS_URL
+## (default: the local servers). Options: make stack STACK_ARGS="--port 9000 --free-ports"
+STACK_ARGS ?=
+stack: install
+	$(BIN)/python scripts/stack.py $(STACK_ARGS)

@@ -1,0 +1,94 @@
+"""The API gateway of `make stack`: nginx, rendered from the template docker-compose uses.
+
+deploy/gateway/incident.conf.template is an http-level snippet with ``${NAME}`` placeholders
+(the nginx image fills them with envsubst); here the same substitution happens in Python and
+the snippet is wrapped in a minimal nginx.conf that keeps every file nginx writes in one
+directory of its own, so the machine's /etc/nginx and /var are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GATEWAY_TEMPLATE = ROOT / "deploy" / "gateway" / "incident.conf.template"
+PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+TEMPLATE_NAMES = frozenset(
+    {"LISTEN_PORT", "TICKETS_SERVERS", "NOTIFIER_SERVERS", "WS_GATEWAY_SERVERS"}
+)
+TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+Say = Callable[[str, str], None]
+
+
+def render_template(text: str, values: Mapping[str, str]) -> str:
+    """Substitute ``${NAME}`` placeholders, as envsubst does in the nginx image; every
+    placeholder must have a value (a typo must not reach nginx as a literal)."""
+    missing = sorted({name for name in PLACEHOLDER.findall(text) if name not in values})
+    if missing:
+        raise KeyError(f"no value for {', '.join(missing)} in the gateway template")
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
+
+
+def upstream_servers(addresses: Sequence[str]) -> str:
+    return " ".join(f"server {address};" for address in addresses)
+
+
+def gateway_values(
+    port: int, tickets: Sequence[str], notifier: Sequence[str], gateways: Sequence[str]
+) -> dict[str, str]:
+    return {
+        "LISTEN_PORT": f"127.0.0.1:{port}",
+        "TICKETS_SERVERS": upstream_servers(tickets),
+        "NOTIFIER_SERVERS": upstream_servers(notifier),
+        "WS_GATEWAY_SERVERS": upstream_servers(gateways),
+    }
+
+
+def nginx_main_config(state: Path, include: Path, worker_user: str | None) -> str:
+    """A whole nginx.conf around the rendered snippet: foreground, logs to our stream, every
+    file it writes under ``state`` (the system's /etc/nginx and /var are left alone)."""
+    user = f"user {worker_user};\n" if worker_user else ""
+    temp = "\n".join(f"    {kind}_temp_path {state / (kind + '_temp')};" for kind in TEMP_KINDS)
+    return (
+        f"{user}worker_processes 1;\n"
+        "daemon off;\n"
+        f"pid {state / 'nginx.pid'};\n"
+        "error_log stderr warn;\n"
+        "events { worker_connections 4096; }\n"
+        "http {\n"
+        f"{temp}\n"
+        f"    include {include};\n"
+        "}\n"
+    )
+
+
+def find_nginx() -> str | None:
+    return shutil.which("nginx") or next(
+        (str(p) for p in (Path("/usr/sbin/nginx"), Path("/sbin/nginx")) if p.exists()), None
+    )
+
+
+def install_nginx(say: Say) -> str | None:
+    """nginx from Debian's packages when it is missing; None (and why) when that cannot be."""
+    found = find_nginx()
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    if os.geteuid() != 0 or apt is None:
+        why = "not root" if os.geteuid() != 0 else "no apt-get on this machine"
+        say("stack", f"nginx is not installed and cannot be installed here ({why}); skipping it")
+        return None
+    say("stack", "nginx is missing: apt-get install nginx")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "nginx"]):
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            say("stack", f"{' '.join(command)} failed: {result.stderr.strip()[-400:]}")
+            return None
+    return find_nginx()
