@@ -13,11 +13,21 @@ for the consumer's /readyz: its queue is declared and bound, so an event publish
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 
+import aio_pika
+
 from harness.infra import Infra, free_port
 from harness.processes import ServiceProcess
+from incident_contracts import Names, TicketEvent, UserEvent
+
+AnyEventModel = TicketEvent | UserEvent
 
 NOTIFIER_MODULE = ["-m", "incident_notifier"]
 
@@ -72,6 +82,16 @@ def _consumer(name: str, env: dict[str, str]) -> ServiceProcess:
     )
 
 
+def _create_database(infra: Infra) -> str:
+    # Infra.create_database runs its own event loop; from an async test, use another thread.
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return infra.create_database("notifier")
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(infra.create_database, "notifier").result()
+
+
 def start_notifier(
     infra: Infra,
     tickets_url: str,
@@ -83,7 +103,7 @@ def start_notifier(
 ) -> RunningNotifier:
     """Start the notifier's API and consumer processes; ``env`` overrides any variable
     (e.g. ``NOTIFIER_MAX_ATTEMPTS="2"``, ``NOTIFIER_DIRECTORY_SYNC="false"``)."""
-    database_url = database_url or infra.create_database("notifier")
+    database_url = database_url or _create_database(infra)
     base_env = {
         "NOTIFIER_DATABASE_URL": database_url,
         "AMQP_URL": infra.amqp_url,
@@ -112,3 +132,61 @@ def start_notifier(
         raise
     consumer_url = consumer.health_url.removesuffix("/readyz")
     return RunningNotifier(url, api, consumer, consumer_url, database_url, base_env, name)
+
+
+# --- feeding the notifier without the tickets service -------------------------------------
+
+_namespaces = itertools.count(1)
+
+
+def fresh_namespace(infra: Infra) -> str:
+    """A namespace of its own (queue, exchanges, Redis keys) inside the run's, for a test
+    whose records must be exact: the run's queue may hold other tests' events."""
+    return f"{infra.namespace}n{next(_namespaces)}"
+
+
+async def publish_events(
+    amqp_url: str, namespace: str, messages: Sequence[AnyEventModel | tuple[str, bytes]]
+) -> None:
+    """Publish contract events (or raw ``(routing_key, body)`` pairs) exactly as the tickets
+    service does: persistent, message_id = event_id, routing key = event type."""
+    connection = await aio_pika.connect(amqp_url, timeout=30)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            Names(namespace).events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        for item in messages:
+            if isinstance(item, tuple):
+                routing_key, body, message_id = item[0], item[1], None
+            else:
+                routing_key = item.event_type.value
+                body, message_id = item.model_dump_json().encode(), str(item.event_id)
+            await exchange.publish(
+                aio_pika.Message(
+                    body,
+                    message_id=message_id,
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=routing_key,
+            )
+    finally:
+        await connection.close()
+
+
+async def delete_namespace(amqp_url: str, namespace: str) -> None:
+    """Remove what the notifier declared on the broker for ``namespace``."""
+    names = Names(namespace)
+    connection = await aio_pika.connect(amqp_url, timeout=30)
+    try:
+        for queue in (names.notifier_queue, names.dead_letter_queue):
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.queue_delete(queue)
+        for exchange in (names.dead_letter_exchange, names.events_exchange):
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()
