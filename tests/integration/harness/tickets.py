@@ -7,15 +7,24 @@ the run's broker, cheap Argon2 parameters, and a bootstrap admin.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
+import json
+import secrets
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
+import aio_pika
+from aio_pika.abc import AbstractConnection, AbstractQueue
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from harness.infra import Infra, free_port
 from harness.processes import ServiceProcess
+from incident_contracts.names import Names
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin-password"
@@ -68,7 +77,7 @@ def start_tickets(
     ``extra_env`` overrides any variable, e.g. ``TICKETS_RELAY_SWEEP_INTERVAL="0.05"``.
     """
     port = free_port()
-    database_url = database_url or infra.create_database("tickets")
+    database_url = database_url or _create_database(infra)
     private_key_pem = private_key_pem or new_private_key_pem()
     env = {
         "DATABASE_URL": database_url,
@@ -97,6 +106,16 @@ def start_tickets(
     return RunningTickets(url, process, database_url, private_key_pem, env)
 
 
+def _create_database(infra: Infra) -> str:
+    # Infra.create_database runs its own event loop; from an async test, use another thread.
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return infra.create_database("tickets")
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(infra.create_database, "tickets").result()
+
+
 def start_replica(primary: RunningTickets, infra: Infra, **extra_env: str) -> RunningTickets:
     """A second process on the same database with the same signing key."""
     replica = start_tickets(
@@ -107,3 +126,88 @@ def start_replica(primary: RunningTickets, infra: Infra, **extra_env: str) -> Ru
     )
     primary.replicas.append(replica)
     return replica
+
+
+@dataclass(frozen=True)
+class TappedEvent:
+    routing_key: str
+    message_id: str | None
+    content_type: str | None
+    persistent: bool
+    body: dict[str, Any]
+
+
+class EventTap:
+    """A durable queue bound to a namespace's events exchange, to read what was published.
+
+    Durable, so it survives ``rabbitmqctl stop_app``/``start_app``; deleted by ``close``.
+    Bind it BEFORE starting the service to see the bootstrap admin's ``user.created``.
+    """
+
+    def __init__(self, amqp_url: str, namespace: str, binding: str = "#") -> None:
+        self._url = amqp_url
+        self._exchange = Names(namespace).events_exchange
+        self._queue_name = f"{namespace}.test-tap.{secrets.token_hex(4)}"
+        self._binding = binding
+        self._connection: AbstractConnection | None = None
+        self._queue: AbstractQueue | None = None
+
+    async def __aenter__(self) -> EventTap:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        """(Re)connect; the queue and its binding are declared idempotently."""
+        await self.disconnect()
+        self._connection = await aio_pika.connect(self._url, timeout=30)
+        channel = await self._connection.channel()
+        exchange = await channel.declare_exchange(
+            self._exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        self._queue = await channel.declare_queue(self._queue_name, durable=True)
+        await self._queue.bind(exchange, self._binding)
+
+    async def take(self, count: int, *, within: float = 30.0) -> list[TappedEvent]:
+        """The next ``count`` messages, in arrival order; fails when fewer come ``within``."""
+        assert self._queue is not None, "connect first"
+        events: list[TappedEvent] = []
+        deadline = asyncio.get_running_loop().time() + within
+        while len(events) < count:
+            message = await self._queue.get(no_ack=True, fail=False)
+            if message is None:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(
+                        f"expected {count} events, got {len(events)}: "
+                        f"{[e.routing_key for e in events]}"
+                    )
+                await asyncio.sleep(0.02)
+                continue
+            events.append(
+                TappedEvent(
+                    routing_key=message.routing_key or "",
+                    message_id=message.message_id,
+                    content_type=message.content_type,
+                    persistent=message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT,
+                    body=json.loads(message.body),
+                )
+            )
+        return events
+
+    async def disconnect(self) -> None:
+        """Close the connection, keeping the queue (call it before stopping the broker)."""
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.is_closed:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def close(self) -> None:
+        if self._connection is None:
+            return
+        if not self._connection.is_closed:
+            channel = await self._connection.channel()
+            await channel.queue_delete(self._queue_name)
+            await self._connection.close()
+        self._connection = None

@@ -22,7 +22,13 @@ class AmqpEventPublisher:
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        connection = self._connection
+        if connection is None or connection.is_closed:
+            return False
+        # aio-pika's own flag only flips on a local close(); the protocol connection below
+        # knows when the broker went away (e.g. ``rabbitmqctl stop_app``).
+        underlying = connection.transport
+        return underlying is not None and not underlying.connection.is_closed
 
     async def connect(self) -> None:
         await self.close()
