@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from incident_contracts.enums import Role
+from incident_tickets.domain.users import Actor
+from incident_tickets.service.auth import AuthService
+from incident_tickets.service.projects import ProjectService
+from incident_tickets.service.tickets import TicketService
+from incident_tickets.service.users import UserService
+from incident_tickets.testing import FakePasswordHasher, FixedClock, InMemoryStore, InMemoryTokens
+
+
+@dataclass
+class Core:
+    store: InMemoryStore
+    clock: FixedClock
+    tokens: InMemoryTokens
+    auth: AuthService
+    users: UserService
+    projects: ProjectService
+    tickets: TicketService
+
+    async def user(self, role: Role, full_name: str = "", password: str = "pw") -> Actor:
+        user = await self.users.create(
+            None,
+            username=f"{role.value.lower()}{len(self.store.state.users) + 1}",
+            password=password,
+            full_name=full_name or role.value.title(),
+            role=role,
+        )
+        return user.actor
+
+
+@pytest.fixture
+def core() -> Core:
+    store = InMemoryStore()
+    clock = FixedClock()
+    tokens = InMemoryTokens(clock)
+    hasher = FakePasswordHasher()
+    return Core(
+        store=store,
+        clock=clock,
+        tokens=tokens,
+        auth=AuthService(store, hasher, tokens, tokens, clock),
+        users=UserService(store, hasher, clock),
+        projects=ProjectService(store, clock),
+        tickets=TicketService(store, clock),
+    )
