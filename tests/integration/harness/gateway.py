@@ -89,9 +89,10 @@ def start_gateway(
     **env: object,
 ) -> RunningGateway:
     port = free_port()
+    namespace = str(env.get("INCIDENT_NAMESPACE", infra.namespace))
     variables = {
         "REDIS_URL": infra.redis_url,
-        "INCIDENT_NAMESPACE": infra.namespace,
+        "INCIDENT_NAMESPACE": namespace,
         "TICKETS_URL": tickets_url,
         "NOTIFIER_URL": notifier_url,
         "GATEWAY_PORT": str(port),
@@ -112,7 +113,7 @@ def start_gateway(
         env=variables,
         health_url=f"http://127.0.0.1:{port}/healthz",
     ).start()
-    return RunningGateway(process, port, instance_id, infra.namespace)
+    return RunningGateway(process, port, instance_id, namespace)
 
 
 # --- tokens without the tickets service -------------------------------------------------
