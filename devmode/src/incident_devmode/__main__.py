@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 import time
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -34,6 +37,23 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(quiet)
 
 
+class QuietServer(uvicorn.Server):
+    """uvicorn's server, stopped by our own signal handlers.
+
+    uvicorn re-raises a captured SIGINT once it has stopped, which ends the process with a
+    KeyboardInterrupt traceback; Ctrl-C here is the normal way to stop, so it exits with 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def request_exit(self) -> None:
+        if self.should_exit:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for open connections
+        self.should_exit = True
+
+
 async def serve(system: DevSystem, started_at: float) -> bool:
     """Serve until Ctrl-C / SIGTERM; False when the server could not start."""
     settings = system.settings
@@ -50,7 +70,10 @@ async def serve(system: DevSystem, started_at: float) -> bool:
         ws_ping_timeout=20.0,
         timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
+    server = QuietServer(config)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, server.request_exit)
 
     async def announce() -> None:
         while not server.started:
