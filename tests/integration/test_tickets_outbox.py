@@ -27,15 +27,17 @@ def namespace(infra: Infra) -> str:
 
 
 @pytest.fixture
-def service(infra: Infra, namespace: str) -> Iterator[RunningTickets]:
-    # Not started yet: each test binds its tap first, then calls start().
+def service(infra: Infra, namespace: str) -> Iterator[list[RunningTickets]]:
+    """The instances a test started; each test binds its tap first, then calls ``start``."""
     running: list[RunningTickets] = []
-    yield running  # type: ignore[misc]
+    yield running
     for instance in running:
         instance.stop()
 
 
-def start(infra: Infra, namespace: str, running: Any, **env: str) -> RunningTickets:
+def start(
+    infra: Infra, namespace: str, running: list[RunningTickets], **env: str
+) -> RunningTickets:
     instance = start_tickets(infra, INCIDENT_NAMESPACE=namespace, **env)
     running.append(instance)
     return instance
@@ -52,7 +54,7 @@ def ticket_of(event: TappedEvent) -> dict[str, Any]:
 
 
 async def test_every_action_publishes_exactly_one_event_in_order(
-    infra: Infra, namespace: str, service: Any
+    infra: Infra, namespace: str, service: list[RunningTickets]
 ) -> None:
     async with EventTap(infra.amqp_url, namespace) as tap:
         tickets = start(infra, namespace, service)
@@ -201,7 +203,7 @@ async def test_refused_actions_publish_nothing(infra: Infra, namespace: str, ser
 
 
 async def test_actions_succeed_while_the_broker_is_down_and_their_events_follow(
-    infra: Infra, namespace: str, service: Any
+    infra: Infra, namespace: str, service: list[RunningTickets]
 ) -> None:
     async with EventTap(infra.amqp_url, namespace) as tap:
         tickets = start(infra, namespace, service)
