@@ -161,7 +161,9 @@ async def test_every_action_publishes_exactly_one_event_in_order(
         assert (after.routing_key, payload(after)["id"]) == ("user.created", sentinel["id"])
 
 
-async def test_refused_actions_publish_nothing(infra: Infra, namespace: str, service: Any) -> None:
+async def test_refused_actions_publish_nothing(
+    infra: Infra, namespace: str, service: list[RunningTickets]
+) -> None:
     async with EventTap(infra.amqp_url, namespace) as tap:
         tickets = start(infra, namespace, service)
         admin = TicketsApi(tickets.url).login_as(tickets.admin_username, tickets.admin_password)
