@@ -431,7 +431,7 @@ def run(args: argparse.Namespace) -> int:
             started.append(proxy)
             wait_healthy(proxy, stop)
         if not stop.is_set():
-            announce(config, plan, nginx is not None, log, args.ready_file)
+            announce(config, started, nginx is not None, log, args.ready_file)
         while not stop.is_set():
             for service in started:
                 exit_code = service.exited()
@@ -467,7 +467,7 @@ def shutdown(started: list[Managed], log: Log) -> None:
 
 
 def announce(
-    config: StackConfig, plan: list[Managed], with_nginx: bool, log: Log, ready_file: str | None
+    config: StackConfig, started: list[Managed], with_nginx: bool, log: Log, ready_file: str | None
 ) -> None:
     ports = config.ports
     base = f"http://127.0.0.1:{ports.gateway}" if with_nginx else None
@@ -479,10 +479,10 @@ def announce(
         "consumer_url": f"http://127.0.0.1:{ports.consumer}",
         "gateways": [
             {"instance_id": s.extra["instance_id"], "url": f"http://127.0.0.1:{s.extra['port']}"}
-            for s in plan
+            for s in started
             if "instance_id" in s.extra
         ],
-        "pids": {s.name: s.process.pid for s in plan if s.process is not None},
+        "pids": {s.name: s.process.pid for s in started if s.process is not None},
         "admin_username": config.admin_username,
     }
     if base:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -219,3 +221,45 @@ def test_a_token_in_the_query_string_is_not_written_to_the_access_log(
     assert user.access not in output
     assert bad not in output
     assert "token=" not in output
+
+
+def test_ctrl_c_stops_everything_the_stack_started_and_nothing_else(stack: RunningStack) -> None:
+    """Last in this module: it stops the module's stack (the fixture then finds it stopped)."""
+    bystander = subprocess.Popen(["sleep", "120"])
+    try:
+        pids = dict(stack.info["pids"])
+        assert set(pids) == {
+            "tickets",
+            "notifier",
+            "notifier-consumer",
+            "ws-gateway-1",
+            "ws-gateway-2",
+            "nginx",
+        }
+        assert all(alive(pid) for pid in pids.values())
+        stack.process.send_signal(signal.SIGINT)
+        assert stack.process.wait(120) == 0
+        assert [name for name, pid in pids.items() if alive(pid)] == []
+        assert bystander.poll() is None, "a process the stack did not start was stopped"
+        stopped = [line for line in stack.lines_of("stack") if " stopped (" in line]
+        # Reverse start order: the public gateway first, tickets last.
+        assert [line.split(" stopped")[0] for line in stopped] == [
+            "nginx",
+            "ws-gateway-2",
+            "ws-gateway-1",
+            "notifier-consumer",
+            "notifier",
+            "tickets",
+        ]
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (a stopped child not yet reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
