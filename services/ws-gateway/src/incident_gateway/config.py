@@ -48,8 +48,9 @@ class Settings(BaseSettings):
     max_frame_bytes: int = 64 * 1024
     max_frames_per_second: float = 20.0
     frame_burst: float = 40.0
-    ping_interval_seconds: float | None = 20.0
-    ping_timeout_seconds: float | None = 20.0
+    ping_interval_seconds: float = 20.0
+    """Protocol-level pings that find dead peers; 0 disables them."""
+    ping_timeout_seconds: float = 20.0
     close_timeout_seconds: float = 5.0
     max_queue: int = 4
     """Incoming frames buffered per connection before reading pauses (clients send little)."""
