@@ -48,7 +48,8 @@ class RunningNotifier:
         """Another consumer process on the same queue and database (a second replica)."""
         index = len(self.extra_consumers) + 2
         process = _consumer(f"{self.name}-consumer{index}", {**self.env, **env})
-        self.extra_consumers.append(process.start())
+        self.extra_consumers.append(process)
+        process.start()
         return process
 
     @property
@@ -122,12 +123,15 @@ def start_notifier(
         env={**base_env, "NOTIFIER_PORT": str(api_port)},
         health_url=f"{url}/readyz",
         startup_timeout=60.0,
-    ).start()
+    )
     consumer = _consumer(f"{name}-consumer", base_env)
     try:
+        api.start()
         if start_consumer:
             consumer.start()
     except BaseException:
+        # A process that never became healthy must not outlive the test.
+        consumer.terminate()
         api.terminate()
         raise
     consumer_url = consumer.health_url.removesuffix("/readyz")
