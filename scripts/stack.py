@@ -20,35 +20,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
-import pwd
 import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
-from stack_nginx import (
-    GATEWAY_TEMPLATE,
-    TEMP_KINDS,
-    gateway_values,
-    install_nginx,
-    nginx_main_config,
-    render_template,
-)
+from stack_nginx import install_nginx, prepare_nginx
+from stack_processes import Log, Managed, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,9 +44,7 @@ DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 FIXED_PORTS = {"tickets": 8001, "notifier": 8002, "notifier-consumer": 8012}
 FIXED_GATEWAY_PORTS = (8003, 8004)
-STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 25.0
-PR_SET_PDEATHSIG = 1
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -145,101 +130,6 @@ def ensure_signing_key(state: Path) -> Path:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(pem)
     return path
-
-
-# --- processes -----------------------------------------------------------------------------
-class Log:
-    """One output stream for every process; a line is written whole, prefixed by its source."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-
-    def __call__(self, name: str, line: str) -> None:
-        with self._lock:
-            self._stream.write(f"{name:<18}| {line.rstrip()}\n")
-            self._stream.flush()
-
-
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: if this script is killed outright (SIGKILL),
-    # the kernel sends SIGTERM to its children, so nothing is left behind.
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-@dataclass
-class Managed:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    health_url: str | None
-    process: subprocess.Popen[str] | None = None
-    reader: threading.Thread | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def start(self, log: Log) -> None:
-        self.process = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            errors="replace",
-            # Its own session: a Ctrl-C in the terminal reaches this script only, which then
-            # stops the processes in order (gateway first, so clients are not cut mid-request).
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
-        self.reader = threading.Thread(
-            target=_pump, args=(self.name, self.process.stdout, log), daemon=True
-        )
-        self.reader.start()
-
-    def exited(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-
-    def wait_stopped(self, deadline: float) -> int | None:
-        if self.process is None:
-            return None
-        try:
-            return self.process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(5)
-
-
-def _pump(name: str, stream: IO[str] | None, log: Log) -> None:
-    if stream is None:
-        return
-    for line in stream:
-        log(name, line)
-
-
-def wait_healthy(service: Managed, stop: threading.Event, timeout: float = STARTUP_TIMEOUT) -> None:
-    assert service.health_url is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not stop.is_set():
-        code = service.exited()
-        if code is not None:
-            raise RuntimeError(f"{service.name} exited with code {code} while starting")
-        try:
-            with urllib.request.urlopen(service.health_url, timeout=1.0) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    if not stop.is_set():
-        raise RuntimeError(
-            f"{service.name} not healthy at {service.health_url} after {timeout:.0f} s"
-        )
 
 
 # --- the stack -----------------------------------------------------------------------------
@@ -348,52 +238,6 @@ def service_processes(config: StackConfig) -> list[Managed]:
     return [tickets, notifier, consumer, *gateways]
 
 
-def nginx_process(config: StackConfig, nginx: str) -> Managed:
-    ports = config.ports
-    # nginx's own files live in a directory of their own that its workers may enter even when
-    # the state directory sits under a private (0700) parent.
-    home = Path(tempfile.mkdtemp(prefix="incident-stack-nginx-"))
-    home.chmod(0o755)
-    worker_user = None
-    if os.geteuid() == 0:
-        worker_user = next((u for u in ("www-data", "nobody") if _user_exists(u)), None)
-    for kind in TEMP_KINDS:
-        temp = home / f"{kind}_temp"
-        temp.mkdir()
-        if worker_user:
-            entry = pwd.getpwnam(worker_user)
-            os.chown(temp, entry.pw_uid, entry.pw_gid)
-    snippet = home / "incident.conf"
-    snippet.write_text(
-        render_template(
-            GATEWAY_TEMPLATE.read_text(),
-            gateway_values(
-                ports.gateway,
-                [f"127.0.0.1:{ports.tickets}"],
-                [f"127.0.0.1:{ports.notifier}"],
-                [f"127.0.0.1:{port}" for port in ports.ws_gateways],
-            ),
-        )
-    )
-    main = home / "nginx.conf"
-    main.write_text(nginx_main_config(home, snippet, worker_user))
-    return Managed(
-        "nginx",
-        [nginx, "-p", str(home), "-c", str(main), "-e", "stderr"],
-        dict(config.env),
-        f"http://127.0.0.1:{ports.gateway}/gateway/healthz",
-        extra={"home": str(home)},
-    )
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
 def run(args: argparse.Namespace) -> int:
     log = Log(sys.stdout)
     stop = threading.Event()
@@ -425,8 +269,15 @@ def run(args: argparse.Namespace) -> int:
             for service in group:
                 wait_healthy(service, stop)
         if nginx and not stop.is_set():
-            proxy = nginx_process(config, nginx)
-            home = proxy.extra["home"]
+            plan_nginx = prepare_nginx(
+                nginx,
+                config.ports.gateway,
+                [f"127.0.0.1:{config.ports.tickets}"],
+                [f"127.0.0.1:{config.ports.notifier}"],
+                [f"127.0.0.1:{port}" for port in config.ports.ws_gateways],
+            )
+            home = str(plan_nginx.home)
+            proxy = Managed("nginx", plan_nginx.argv, dict(config.env), plan_nginx.health_url)
             proxy.start(log)
             started.append(proxy)
             wait_healthy(proxy, stop)

@@ -9,10 +9,13 @@ directory of its own, so the machine's /etc/nginx and /var are never touched.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,3 +95,56 @@ def install_nginx(say: Say) -> str | None:
             say("stack", f"{' '.join(command)} failed: {result.stderr.strip()[-400:]}")
             return None
     return find_nginx()
+
+
+@dataclass(frozen=True)
+class NginxPlan:
+    argv: list[str]
+    health_url: str
+    home: Path
+    """nginx's own directory (configuration, pid, temp files): remove it after the run."""
+
+
+def prepare_nginx(
+    nginx: str,
+    port: int,
+    tickets: Sequence[str],
+    notifier: Sequence[str],
+    gateways: Sequence[str],
+) -> NginxPlan:
+    """nginx in the foreground on 127.0.0.1:``port``, in front of the given upstreams."""
+    # nginx's own files live in a directory of their own that its workers may enter even when
+    # the state directory sits under a private (0700) parent.
+    home = Path(tempfile.mkdtemp(prefix="incident-stack-nginx-"))
+    home.chmod(0o755)
+    worker_user = None
+    if os.geteuid() == 0:
+        worker_user = next((u for u in ("www-data", "nobody") if _user_exists(u)), None)
+    for kind in TEMP_KINDS:
+        temp = home / f"{kind}_temp"
+        temp.mkdir()
+        if worker_user:
+            entry = pwd.getpwnam(worker_user)
+            os.chown(temp, entry.pw_uid, entry.pw_gid)
+    snippet = home / "incident.conf"
+    snippet.write_text(
+        render_template(
+            GATEWAY_TEMPLATE.read_text(),
+            gateway_values(port, tickets, notifier, gateways),
+        )
+    )
+    main = home / "nginx.conf"
+    main.write_text(nginx_main_config(home, snippet, worker_user))
+    return NginxPlan(
+        [nginx, "-p", str(home), "-c", str(main), "-e", "stderr"],
+        f"http://127.0.0.1:{port}/gateway/healthz",
+        home,
+    )
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True

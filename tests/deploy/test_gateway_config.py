@@ -9,6 +9,7 @@ import http.client
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -134,6 +135,7 @@ class Gateway:
     notifier: Recorder
     gateways: tuple[Recorder, Recorder]
     stop_notifier: Any
+    argv: list[str]
 
     def all_paths(self) -> list[str]:
         return [
@@ -169,35 +171,23 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     nginx = module.find_nginx()
     if nginx is None:
         pytest.skip("nginx is not installed (apt-get install nginx; `make stack` does it)")
-    home = tmp_path_factory.mktemp("nginx")
-    home.chmod(0o755)
-    for kind in module.TEMP_KINDS:
-        (home / f"{kind}_temp").mkdir()
+    logs = tmp_path_factory.mktemp("nginx-logs")
     tickets, notifier = Recorder("tickets"), Recorder("notifier")
     gateways = (Recorder("gw1"), Recorder("gw2"))
     tickets_server, notifier_server = http_upstream(tickets), http_upstream(notifier)
     ws_servers = [ws_upstream(recorder) for recorder in gateways]
     port = free_port()
-    snippet = home / "incident.conf"
-    snippet.write_text(
-        module.render_template(
-            TEMPLATE.read_text(),
-            module.gateway_values(
-                port,
-                [f"127.0.0.1:{port_of(tickets_server)}"],
-                [f"127.0.0.1:{port_of(notifier_server)}"],
-                [f"127.0.0.1:{port_of(server)}" for server in ws_servers],
-            ),
-        )
+    # Exactly what `make stack` runs: the same rendering, main configuration and directory.
+    plan = module.prepare_nginx(
+        nginx,
+        port,
+        [f"127.0.0.1:{port_of(tickets_server)}"],
+        [f"127.0.0.1:{port_of(notifier_server)}"],
+        [f"127.0.0.1:{port_of(server)}" for server in ws_servers],
     )
-    (home / "nginx.conf").write_text(module.nginx_main_config(home, snippet, None))
-    access_log = home / "stdout.log"
-    with access_log.open("wb") as out, (home / "stderr.log").open("wb") as err:
-        process = subprocess.Popen(
-            [nginx, "-p", str(home), "-c", str(home / "nginx.conf"), "-e", "stderr"],
-            stdout=out,
-            stderr=err,
-        )
+    access_log = logs / "stdout.log"
+    with access_log.open("wb") as out, (logs / "stderr.log").open("wb") as err:
+        process = subprocess.Popen(plan.argv, stdout=out, stderr=err)
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -206,7 +196,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                     break
             except httpx.HTTPError:
                 pass
-            assert process.poll() is None, (home / "stderr.log").read_text()
+            assert process.poll() is None, (logs / "stderr.log").read_text()
             assert time.monotonic() < deadline, "nginx did not answer"
             time.sleep(0.05)
         yield Gateway(
@@ -217,25 +207,23 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             notifier,
             gateways,
             lambda: close(notifier_server),
+            plan.argv,
         )
     finally:
         process.terminate()
         process.wait(10)
+        shutil.rmtree(plan.home, ignore_errors=True)
         servers: list[ThreadingHTTPServer | Server] = [tickets_server, notifier_server, *ws_servers]
         for server in servers:
             close(server)
 
 
 def test_rendered_configuration_passes_nginx_syntax_check(gateway: Gateway) -> None:
-    home = gateway.access_log.parent
-    nginx = stack_nginx().find_nginx()
     result = subprocess.run(
-        [nginx, "-t", "-p", str(home), "-c", str(home / "nginx.conf"), "-e", "stderr"],
-        capture_output=True,
-        text=True,
-        check=False,
+        [*gateway.argv, "-t"], capture_output=True, text=True, check=False, timeout=30
     )
     assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
 
 
 @pytest.mark.parametrize(
