@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from incident_devmode.banner import banner
-from incident_devmode.bootstrap import DevSystem, build
+from incident_devmode.bootstrap import DevModeError, DevSystem, build
 from incident_devmode.config import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -94,8 +94,12 @@ def main() -> int:
     started_at = time.monotonic()
     settings = Settings()
     configure_logging(settings.log_level)
-    system = build(settings)
     log = logging.getLogger("incident_devmode")
+    try:
+        system = build(settings)
+    except DevModeError as error:
+        log.error("%s", error)
+        return 2
     if not asyncio.run(serve(system, started_at)):
         log.error(
             "could not start on %s:%d (is the port in use? set DEVMODE_PORT)",
