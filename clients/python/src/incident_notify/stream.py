@@ -153,12 +153,12 @@ class NotificationStream:
                 delay = self.backoff.next()
                 self._queue.put_nowait(Disconnected(None, f"cannot renew: {error}", delay))
                 await asyncio.sleep(delay)
-        self._queue.put_nowait(TokensRefreshed(tokens.access, tokens.refresh))
         socket = self._socket
         if socket is not None:
             # The open connection would be closed with 4401 at the old token's expiry.
             with contextlib.suppress(ConnectionClosed):
                 await socket.send(refresh_frame(tokens.access))
+        self._queue.put_nowait(TokensRefreshed(tokens.access, tokens.refresh))
 
     async def _renew_ahead(self) -> None:
         """Renew the access token shortly before it expires, so connections never lapse."""
