@@ -1,0 +1,183 @@
+"""The websockets glue (entrypoints.server) over in-memory fakes: real sockets, no servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
+
+from incident_gateway.config import Settings
+from incident_gateway.domain.auth import Identity
+from incident_gateway.entrypoints.server import run_instance
+from incident_gateway.service.gateway import Gateway, GatewayLimits
+from incident_gateway.testing import (
+    InMemoryDeliveryFeed,
+    InMemoryMetrics,
+    InMemoryPresenceStore,
+    InMemoryReplaySource,
+    StaticTokenAuthority,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def eventually(check: Callable[[], bool], seconds: float = 20.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the condition never held")
+
+
+@dataclass
+class Running:
+    port: int
+    gateway: Gateway
+    presence: InMemoryPresenceStore
+    feed: InMemoryDeliveryFeed
+    metrics: InMemoryMetrics
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    def ws(self, token: str | None = None) -> str:
+        query = f"?token={token}" if token else ""
+        return f"ws://127.0.0.1:{self.port}/ws/notifications/{query}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Running]:
+    expires = time.time() + 600
+    tokens = StaticTokenAuthority({f"token-{n}": Identity(n, expires) for n in range(1, 4)})
+    presence = InMemoryPresenceStore(instance_id="api-test")
+    feed = InMemoryDeliveryFeed()
+    metrics = InMemoryMetrics()
+    limits = GatewayLimits(
+        sweep_interval_seconds=0.05,
+        slow_client_bytes=64 * 1024,
+        slow_client_seconds=0.3,
+        max_buffered_bytes=256 * 1024 * 1024,
+        stream_block_ms=50,
+    )
+    gateway = Gateway(
+        instance_id="api-test",
+        tokens=tokens,
+        presence=presence,
+        feed=feed,
+        replay=InMemoryReplaySource(),
+        metrics=metrics,
+        limits=limits,
+    )
+    settings = Settings(port=free_port(), instance_id="api-test", close_timeout_seconds=0.5)
+
+    async def readiness() -> dict[str, str]:
+        return {} if presence.available else {"redis": "down (fake)"}
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_instance(settings, gateway, readiness, lambda: b"", stop))
+    for _ in range(100):
+        try:
+            async with httpx.AsyncClient() as client:
+                await client.get(f"http://127.0.0.1:{settings.port}/healthz")
+            break
+        except httpx.HTTPError:
+            await asyncio.sleep(0.02)
+    yield Running(settings.port, gateway, presence, feed, metrics, stop, task)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+
+async def test_http_routes(running: Running) -> None:
+    async with httpx.AsyncClient(base_url=running.http) as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        assert (await client.get("/readyz")).status_code == 200
+        running.presence.available = False
+        not_ready = await client.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.json()["code"] == "not_ready"
+        assert not_ready.json()["failed"] == {"redis": "down (fake)"}
+        missing = await client.get("/nothing/here")
+        assert missing.status_code == 404
+        assert missing.json() == {"detail": "There is nothing at this path.", "code": "not_found"}
+
+
+async def test_refused_handshake_is_json_401(running: Running) -> None:
+    with pytest.raises(InvalidStatus) as raised:
+        async with connect(running.ws("forged")):
+            pass
+    response = raised.value.response
+    assert response.status_code == 401
+    assert json.loads(response.body or b"") == {
+        "detail": "The token is malformed.",
+        "code": "invalid_token",
+    }
+    assert running.metrics.counts["rejected:invalid_token"] == 1
+
+
+async def test_bearer_subprotocol_and_delivery_as_routed(running: Running) -> None:
+    offered = [Subprotocol("bearer"), Subprotocol("token-1")]
+    async with connect(running.ws(), subprotocols=offered) as ws:
+        assert ws.subprotocol == "bearer"
+        assert running.presence.registered() == {1}
+        frame = '{"seq":1,"message":"Überprüfung"}'.encode()
+        running.feed.add(1, 1, frame)
+        assert await asyncio.wait_for(ws.recv(decode=False), 5) == frame
+
+
+async def test_graceful_stop_closes_with_1012_and_withdraws_presence(running: Running) -> None:
+    async with connect(running.ws("token-1")) as one, connect(running.ws("token-2")) as two:
+        assert running.presence.registered() == {1, 2}
+        running.stop.set()
+        for ws in (one, two):
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1012
+    await asyncio.wait_for(running.task, 10)
+    assert running.presence.registered() == set()
+
+
+async def test_a_client_that_stops_reading_is_closed_and_others_keep_receiving(
+    running: Running,
+) -> None:
+    payload = "x" * (60 * 1024)
+    async with (
+        connect(running.ws("token-3"), max_queue=1, close_timeout=0.1) as slow,
+        connect(running.ws("token-3"), max_size=None) as fast,
+    ):
+        all_received = asyncio.Event()
+        received = 0
+
+        async def read_fast() -> None:
+            nonlocal received
+            async for _ in fast:
+                received += 1
+                if received == 300:
+                    all_received.set()
+
+        reader = asyncio.create_task(read_fast())
+        for seq in range(1, 301):  # ~18 MB: more than the kernel buffers on loopback hold
+            running.feed.add(3, seq, json.dumps({"seq": seq, "pad": payload}).encode())
+        await asyncio.wait_for(all_received.wait(), 20)
+        await eventually(lambda: running.metrics.counts["slow"] == 1)
+        reader.cancel()
+        del slow  # it never reads again: it would not even notice the close
+    assert running.metrics.counts["slow"] == 1
+    await eventually(lambda: running.gateway.routes.connections_of(3) == ())
