@@ -219,6 +219,10 @@ class Gateway:
                 log.warning("delivery stream unreadable, retrying in %.1f s: %s", delay, error)
                 await _sleep_unless(stop, delay)
                 continue
+            except Exception:  # a bug must not stop every delivery of this instance
+                log.exception("delivery pump round failed")
+                await _sleep_unless(stop, 1.0)
+                continue
             if delay:
                 delay = 0.0
                 log.info("delivery stream readable again; registering presence again")
