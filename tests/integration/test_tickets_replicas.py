@@ -1,4 +1,5 @@
-"""Two tickets processes on one database: their relays never publish a row twice."""
+"""Process topologies on one database: two API replicas whose relays compete for the same
+rows, and an API whose events are published by a standalone relay process."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import asyncpg
 import httpx
 from harness.api import TicketsApi
 from harness.infra import Infra
-from harness.tickets import EventTap, start_replica, start_tickets
+from harness.tickets import EventTap, start_relay, start_replica, start_tickets
 
-USERS = 40
+USERS = 30
+LIFECYCLES = 6
 
 
 def published_total(url: str) -> float:
@@ -48,30 +50,92 @@ async def test_two_relays_on_one_database_publish_each_row_exactly_once(infra: I
                 TicketsApi(url).login_as(primary.admin_username, primary.admin_password)
                 for url in urls
             ]
+            client_user = admins[0].create_user("CLIENT")
+            dev_user = admins[0].create_user("DEVELOPER")
+            clients = [admin.login_as(client_user["username"]) for admin in admins]
+            devs = [admin.login_as(dev_user["username"]) for admin in admins]
+            project = admins[0].create_project()
 
-            def create(number: int) -> int:
-                user = admins[number % 2].create_user("CLIENT")
-                created: int = user["id"]
-                return created
+            def create_user(number: int) -> None:
+                admins[number % 2].create_user("CLIENT")
 
-            with ThreadPoolExecutor(8) as pool:
-                created_ids = await asyncio.get_running_loop().run_in_executor(
-                    None, lambda: sorted(pool.map(create, range(USERS)))
-                )
+            def lifecycle(number: int) -> None:
+                # Each step through the other process than the step before.
+                ticket = clients[number % 2].create_ticket(project["id"], title=f"t{number}")
+                admins[(number + 1) % 2].open(ticket["id"])
+                admins[number % 2].assign(ticket["id"], [dev_user["id"]])
+                devs[(number + 1) % 2].start(ticket["id"])
+                devs[number % 2].finish(ticket["id"])
+                clients[(number + 1) % 2].approve(ticket["id"])
 
-            events = await tap.take(1 + USERS, within=60)  # the bootstrap admin first
-            ids = [e.message_id for e in events]
-            assert len(set(ids)) == len(ids) == 1 + USERS
-            assert sorted(e.body["payload"]["id"] for e in events[1:]) == created_ids
+            def drive() -> None:
+                with ThreadPoolExecutor(8) as pool:
+                    work = [pool.submit(create_user, n) for n in range(USERS)]
+                    work += [pool.submit(lifecycle, n) for n in range(LIFECYCLES)]
+                    for done in work:
+                        done.result()
 
+            await asyncio.get_running_loop().run_in_executor(None, drive)
+            expected = 1 + 2 + USERS + 6 * LIFECYCLES  # with the bootstrap admin's event
+            events = await tap.take(expected, within=90)
+
+            ids = [e.message_id or "" for e in events]
+            assert len(set(ids)) == len(ids) == expected
             rows = await outbox_rows(primary.database_url)
             assert all(sent for _, sent in rows)
-            # The order on the queue is the outbox's id order, across both relays.
-            assert ids == [event_id for event_id, _ in rows]
-            assert sum(published_total(url) for url in urls) == 1 + USERS
+            assert sorted(ids) == sorted(event_id for event_id, _ in rows)
+            assert sum(published_total(url) for url in urls) == expected
+            # Each ticket's events arrive in its lifecycle's order, whichever relay sent them.
+            per_ticket: dict[int, list[str]] = {}
+            for event in events:
+                if event.routing_key.startswith("ticket."):
+                    ticket_id = event.body["payload"]["ticket"]["id"]
+                    per_ticket.setdefault(ticket_id, []).append(event.routing_key)
+            assert len(per_ticket) == LIFECYCLES
+            for routing_keys in per_ticket.values():
+                assert routing_keys == [
+                    "ticket.created",
+                    "ticket.opened",
+                    "ticket.assigned",
+                    "ticket.work_started",
+                    "ticket.work_finished",
+                    "ticket.approved",
+                ]
 
             sentinel = admins[1].create_user("DEVELOPER")
             (after,) = await tap.take(1)
             assert after.body["payload"]["id"] == sentinel["id"]
         finally:
             primary.stop()
+
+
+async def test_a_standalone_relay_is_woken_by_the_api_processes_commits(infra: Infra) -> None:
+    namespace = f"{infra.namespace}-tk{secrets.token_hex(3)}"
+    async with EventTap(infra.amqp_url, namespace) as tap:
+        api = start_tickets(infra, INCIDENT_NAMESPACE=namespace, TICKETS_EMBEDDED_RELAY="false")
+        try:
+            # A sweep every 10 minutes: within this test only a NOTIFY at commit can wake it.
+            relay = start_relay(api, TICKETS_RELAY_SWEEP_INTERVAL="600")
+            (bootstrap,) = await tap.take(1)  # committed before the relay started listening
+            assert bootstrap.body["payload"]["username"] == api.admin_username
+
+            admin = TicketsApi(api.url).login_as(api.admin_username, api.admin_password)
+            client = admin.user_session("CLIENT")
+            ticket = client.create_ticket(admin.create_project()["id"])
+            admin.open(ticket["id"])
+            events = await tap.take(3)
+            assert [e.routing_key for e in events] == [
+                "user.created",
+                "ticket.created",
+                "ticket.opened",
+            ]
+            assert events[2].body["payload"]["ticket"]["id"] == ticket["id"]
+
+            relay_url = relay.health_url.removesuffix("/healthz")
+            async with httpx.AsyncClient() as http:
+                ready = (await http.get(f"{relay_url}/readyz", timeout=5)).json()
+            assert ready["checks"] == {"database": "ok", "broker": "ok"}
+            assert published_total(relay_url) == 4
+            assert published_total(api.url) == 0  # the API process published nothing itself
+        finally:
+            api.stop()

@@ -53,6 +53,7 @@ class RunningTickets:
     admin_username: str = ADMIN_USERNAME
     admin_password: str = ADMIN_PASSWORD
     replicas: list[RunningTickets] = field(default_factory=list)
+    relays: list[ServiceProcess] = field(default_factory=list)
 
     @property
     def jwks_url(self) -> str:
@@ -61,6 +62,8 @@ class RunningTickets:
     def stop(self) -> None:
         for replica in self.replicas:
             replica.stop()
+        for relay in self.relays:
+            relay.terminate()
         self.process.terminate()
 
 
@@ -126,6 +129,21 @@ def start_replica(primary: RunningTickets, infra: Infra, **extra_env: str) -> Ru
     )
     primary.replicas.append(replica)
     return replica
+
+
+def start_relay(primary: RunningTickets, **extra_env: str) -> ServiceProcess:
+    """``python -m incident_tickets relay`` on ``primary``'s database and broker, stopped
+    with ``primary`` (its probes answer on their own port)."""
+    port = free_port()
+    env = {**primary.env, "TICKETS_RELAY_PORT": str(port), **extra_env}
+    process = ServiceProcess(
+        f"{primary.process.name}-relay-{next(_instances)}",
+        ["-m", "incident_tickets", "relay"],
+        env=env,
+        health_url=f"http://127.0.0.1:{port}/healthz",
+    ).start()
+    primary.relays.append(process)
+    return process
 
 
 @dataclass(frozen=True)

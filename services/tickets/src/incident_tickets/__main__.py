@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     if role == "migrate":
         asyncio.run(bootstrap.migrate_only(settings))
     elif role == "relay":
-        asyncio.run(run_relay(bootstrap.build(settings, relay_enabled=True)))
+        run_relay(bootstrap.build(settings, standalone_relay=True), settings)
     else:
         run_api(bootstrap.build(settings), settings)
     return 0

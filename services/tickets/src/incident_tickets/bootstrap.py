@@ -14,6 +14,7 @@ from incident_contracts.timestamps import utc_now
 from incident_tickets.adapters.amqp_publisher import AmqpEventPublisher
 from incident_tickets.adapters.argon2_hasher import Argon2PasswordHasher
 from incident_tickets.adapters.jwt_tokens import JwtTokenIssuer, JwtTokenReader, SigningKey
+from incident_tickets.adapters.pg_commit_listener import PgCommitListener, notify_channel
 from incident_tickets.adapters.prometheus_metrics import TicketsMetrics
 from incident_tickets.adapters.sql_database import (
     async_database_url,
@@ -40,8 +41,14 @@ def build(
     *,
     publisher: EventPublisher | None = None,
     relay_enabled: bool | None = None,
+    standalone_relay: bool = False,
 ) -> TicketsRuntime:
-    """Wire everything; ``publisher`` replaces RabbitMQ (the API tests pass a fake)."""
+    """Wire everything; ``publisher`` replaces RabbitMQ (the API tests pass a fake).
+
+    ``standalone_relay``: the ``relay`` process role (a relay, no users served).
+    """
+    relay_enabled = True if standalone_relay else relay_enabled
+    relay_enabled = settings.embedded_relay if relay_enabled is None else relay_enabled
     engine = create_engine(async_database_url(settings.database_url, settings.data_dir))
     sessions = session_factory(engine)
     metrics = TicketsMetrics()
@@ -67,7 +74,22 @@ def build(
         metrics.committed(events)
         relay.wake(events)
 
-    uow = SqlUnitOfWorkFactory(sessions, after_commit)
+    # On PostgreSQL, commits also NOTIFY, so relays in other processes wake at commit too.
+    channel = (
+        notify_channel(settings.namespace)
+        if engine.dialect.name == "postgresql" and settings.relay_listen
+        else None
+    )
+    listener = (
+        PgCommitListener(
+            engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+            channel,
+            relay.wake,
+        )
+        if channel is not None and relay_enabled
+        else None
+    )
+    uow = SqlUnitOfWorkFactory(sessions, after_commit, channel)
     hasher = Argon2PasswordHasher(
         time_cost=settings.argon2_time_cost,
         memory_cost_kib=settings.argon2_memory_cost_kib,
@@ -89,11 +111,13 @@ def build(
         signing_key=key,
         publisher=publisher,
         relay=relay,
-        relay_enabled=settings.embedded_relay if relay_enabled is None else relay_enabled,
+        relay_enabled=relay_enabled,
         auth=AuthService(uow, hasher, issuer, reader, utc_now),
         users=UserService(uow, hasher, utc_now),
         projects=ProjectService(uow, utc_now),
         tickets=TicketService(uow, utc_now),
+        commit_listener=listener,
+        bootstrap_admin=not standalone_relay,
     )
 
 

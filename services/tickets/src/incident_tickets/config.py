@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     """Run the outbox relay inside the API process (``python -m incident_tickets api``)."""
     relay_sweep_interval: float = 1.0
     """Seconds between sweeps of the outbox: the fallback when no commit wakes the relay."""
+    relay_listen: bool = True
+    """On PostgreSQL, commits NOTIFY and relays LISTEN, so a relay in another process is woken
+    at commit as well (the sweep remains the fallback)."""
+    relay_port: int = 8011
+    """Health, readiness and metrics of the standalone relay (``python -m incident_tickets
+    relay``)."""
     relay_batch_size: int = 200
     relay_backoff_initial: float = 0.2
     relay_backoff_max: float = 5.0

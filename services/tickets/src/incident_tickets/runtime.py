@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from incident_tickets.adapters.amqp_publisher import AmqpEventPublisher
 from incident_tickets.adapters.jwt_tokens import SigningKey
+from incident_tickets.adapters.pg_commit_listener import PgCommitListener
 from incident_tickets.adapters.prometheus_metrics import TicketsMetrics
 from incident_tickets.adapters.sql_database import migrate, ping
 from incident_tickets.config import Settings
@@ -35,16 +36,25 @@ class TicketsRuntime:
     users: UserService
     projects: ProjectService
     tickets: TicketService
+    commit_listener: PgCommitListener | None = None
+    """PostgreSQL only: wakes this process's relay on other processes' commits."""
+    bootstrap_admin: bool = True
+    """False for the standalone relay, which serves no users."""
 
     async def start(self) -> None:
         if self.settings.migrate_on_start:
             await migrate(self.engine)
-        await self.ensure_bootstrap_admin()
+        if self.bootstrap_admin:
+            await self.ensure_bootstrap_admin()
         if self.relay_enabled:
             self.relay.start()
+            if self.commit_listener is not None:
+                self.commit_listener.start()
 
     async def close(self) -> None:
         if self.relay_enabled:
+            if self.commit_listener is not None:
+                await self.commit_listener.stop()
             await self.relay.stop()
         await self.engine.dispose()
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incident_tickets.adapters.sql_repositories import (
@@ -35,10 +36,14 @@ class SqlUnitOfWork:
     refresh_tokens: RefreshTokenRepository
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], after_commit: AfterCommit | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        after_commit: AfterCommit | None = None,
+        notify_channel: str | None = None,
     ) -> None:
         self._sessions = sessions
         self._after_commit = after_commit
+        self._notify_channel = notify_channel
         self._events: list[OutboxEvent] = []
         self._session: AsyncSession | None = None
 
@@ -80,6 +85,11 @@ class SqlUnitOfWork:
             )
             for event in events
         )
+        if events and self._notify_channel is not None:
+            # Delivered by PostgreSQL on commit only: relays in other processes wake up now.
+            await self._session.execute(
+                text("SELECT pg_notify(:channel, '')"), {"channel": self._notify_channel}
+            )
         await self._session.commit()
         if events and self._after_commit is not None:
             self._after_commit(len(events))
@@ -87,10 +97,15 @@ class SqlUnitOfWork:
 
 class SqlUnitOfWorkFactory:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], after_commit: AfterCommit | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        after_commit: AfterCommit | None = None,
+        notify_channel: str | None = None,
     ) -> None:
+        """``notify_channel``: PostgreSQL only, see ``adapters.pg_commit_listener``."""
         self._sessions = sessions
         self.after_commit = after_commit
+        self._notify_channel = notify_channel
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions, self.after_commit)
+        return SqlUnitOfWork(self._sessions, self.after_commit, self._notify_channel)

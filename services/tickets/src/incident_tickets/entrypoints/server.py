@@ -1,20 +1,20 @@
-"""Running the process roles: the API under uvicorn (relay embedded), the relay alone.
+"""Serving the process roles under uvicorn: the API (relay embedded), or the relay alone
+with its probes.
 
 SIGTERM ends each gracefully: uvicorn stops accepting, finishes in-flight requests, then the
-lifespan stops the relay; the standalone relay finishes its batch and closes the connection.
+lifespan stops the relay (it finishes the batch in hand) and closes the broker connection.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 import sys
 
 import uvicorn
+from fastapi import FastAPI
 
 from incident_tickets.config import Settings
-from incident_tickets.entrypoints.api.app import create_app
+from incident_tickets.entrypoints.api.app import create_app, create_relay_app
 from incident_tickets.runtime import TicketsRuntime
 
 log = logging.getLogger("incident_tickets")
@@ -30,28 +30,28 @@ def configure_logging(level: str) -> None:
 
 
 def run_api(runtime: TicketsRuntime, settings: Settings) -> None:
+    log.info("tickets API on http://%s:%d", settings.host, settings.port)
+    _serve(create_app(runtime), settings.host, settings.port)
+
+
+def run_relay(runtime: TicketsRuntime, settings: Settings) -> None:
+    log.info(
+        "outbox relay (sweep every %.2f s); probes on http://%s:%d",
+        settings.relay_sweep_interval,
+        settings.host,
+        settings.relay_port,
+    )
+    _serve(create_relay_app(runtime), settings.host, settings.relay_port)
+
+
+def _serve(app: FastAPI, host: str, port: int) -> None:
     config = uvicorn.Config(
-        create_app(runtime),
-        host=settings.host,
-        port=settings.port,
+        app,
+        host=host,
+        port=port,
         log_config=None,  # keep the one-line stderr format above
-        access_log=False,
+        access_log=False,  # and no request lines: nothing that could carry a token
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    log.info("tickets API on http://%s:%d", settings.host, settings.port)
     uvicorn.Server(config).run()
-
-
-async def run_relay(runtime: TicketsRuntime) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await runtime.start()
-    log.info("outbox relay running (sweep every %.2f s)", runtime.settings.relay_sweep_interval)
-    try:
-        await stop.wait()
-    finally:
-        await runtime.close()
-        log.info("outbox relay stopped")

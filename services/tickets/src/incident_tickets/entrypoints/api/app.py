@@ -16,8 +16,20 @@ from incident_tickets.runtime import TicketsRuntime
 
 
 def create_app(runtime: TicketsRuntime) -> FastAPI:
-    """The app over a built runtime; its lifespan starts and closes the runtime."""
+    """The API over a built runtime; its lifespan starts and closes the runtime."""
+    app = _app(runtime, title="incident tickets")
+    for module in (auth, users, projects, tickets):
+        app.include_router(module.router)
+    app.include_router(system.keys_router)
+    return app
 
+
+def create_relay_app(runtime: TicketsRuntime) -> FastAPI:
+    """The standalone relay's probes: /healthz, /readyz (database, broker) and /metrics."""
+    return _app(runtime, title="incident tickets outbox relay")
+
+
+def _app(runtime: TicketsRuntime, *, title: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -27,7 +39,7 @@ def create_app(runtime: TicketsRuntime) -> FastAPI:
             await runtime.close()
 
     app = FastAPI(
-        title="incident tickets",
+        title=title,
         version="1.0",
         lifespan=lifespan,
         docs_url="/api/docs",
@@ -36,8 +48,7 @@ def create_app(runtime: TicketsRuntime) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
-    for module in (auth, users, projects, tickets, system):
-        app.include_router(module.router)
+    app.include_router(system.router)
     app.add_middleware(RequestTiming, metrics=runtime.metrics)
     return app
 

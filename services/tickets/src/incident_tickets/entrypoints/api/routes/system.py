@@ -16,6 +16,9 @@ from incident_tickets.entrypoints.api.deps import Runtime
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["system"])
+"""Health, readiness and metrics: served by every process role."""
+keys_router = APIRouter(tags=["system"])
+"""The JWKS and the internal users export: served by the API only."""
 
 
 @router.get("/healthz")
@@ -52,12 +55,12 @@ async def metrics(runtime: Runtime) -> Response:
     return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get(JWKS_PATH)
+@keys_router.get(JWKS_PATH)
 async def jwks(runtime: Runtime) -> dict[str, Any]:
     return runtime.signing_key.jwks()
 
 
-@router.get(USERS_EXPORT_PATH)
+@keys_router.get(USERS_EXPORT_PATH)
 async def export_users(
     runtime: Runtime,
     after_id: Annotated[int, Query(ge=0)] = 0,
