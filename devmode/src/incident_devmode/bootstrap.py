@@ -17,13 +17,12 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from redis.asyncio import Redis
 
 from incident_auth import StaticKeySource, TokenVerifier
 from incident_contracts.events import UsersPage
@@ -36,16 +35,13 @@ from incident_devmode.inprocess_routing import InProcessRouting
 from incident_gateway.adapters.http_replay import HttpReplaySource
 from incident_gateway.adapters.jwt_tokens import JwtTokenAuthority
 from incident_gateway.adapters.prometheus_metrics import PrometheusMetrics
-from incident_gateway.adapters.redis_deliveries import RedisDeliveryFeed
-from incident_gateway.adapters.redis_presence import RedisPresenceStore
 from incident_gateway.service.gateway import Gateway
 from incident_gateway.service.ports import DeliveryFeed, PresenceStore
+from incident_notifier.adapters.alembic_migrations import upgrade_to_head
 from incident_notifier.adapters.prometheus_metrics import NotifierMetrics
-from incident_notifier.adapters.redis_router import RedisDeliveryRouter
 from incident_notifier.adapters.sql_directory import SqlUserDirectory
 from incident_notifier.adapters.sql_engine import make_engine
 from incident_notifier.adapters.sql_notifications import SqlNotificationStore
-from incident_notifier.bootstrap import ApiWiring, prepare_database
 from incident_notifier.config import Settings as NotifierSettings
 from incident_notifier.entrypoints.api.app import create_app as create_notifier_app
 from incident_notifier.entrypoints.consumer import EventConsumer
@@ -87,6 +83,65 @@ class DevSystem:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class NotifierApiWiring:
+    """What the notifier's inbox API needs (its ``ApiServices``), wired in-process."""
+
+    inbox: Inbox
+    verifier: TokenVerifier
+    readiness: Sequence[tuple[str, Callable[[], Awaitable[object]]]]
+    metrics: NotifierMetrics
+
+
+@dataclass(frozen=True)
+class RedisParts:
+    """Presence and routing over a real Redis (``REDIS_URL``): the services' own adapters."""
+
+    router: DeliveryRouter
+    presence: PresenceStore
+    feed: DeliveryFeed
+    closers: list[Callable[[], Awaitable[None]]]
+
+
+def _redis_parts(
+    redis_url: str, notifier_settings: NotifierSettings, instance_id: str
+) -> RedisParts:
+    # Imported here: the in-process default never needs redis-py (half a second of start).
+    from redis.asyncio import Redis
+
+    from incident_gateway.adapters.redis_deliveries import RedisDeliveryFeed
+    from incident_gateway.adapters.redis_presence import RedisPresenceStore
+    from incident_notifier.adapters.redis_router import RedisDeliveryRouter
+
+    names = notifier_settings.names
+    timeout = notifier_settings.redis_timeout_seconds
+    routing_client = Redis.from_url(
+        redis_url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+    )
+    commands = Redis.from_url(redis_url, socket_timeout=5.0, socket_connect_timeout=2.0)
+    # XREAD BLOCK needs a socket timeout longer than its block time.
+    reader = Redis.from_url(redis_url, socket_timeout=30.0, socket_connect_timeout=2.0)
+    return RedisParts(
+        router=RedisDeliveryRouter(
+            routing_client,
+            names,
+            stream_maxlen=notifier_settings.stream_maxlen,
+            stream_ttl_ms=notifier_settings.stream_ttl_seconds * 1000,
+        ),
+        presence=RedisPresenceStore(commands, names, instance_id),
+        feed=RedisDeliveryFeed(reader, names.gateway_stream(instance_id)),
+        closers=[routing_client.aclose, commands.aclose, reader.aclose],
+    )
+
+
+def _migrate_notifier(settings: NotifierSettings) -> None:
+    """The notifier's migrations (synchronous: Alembic's env runs its own event loop)."""
+    directory = settings.sqlite_directory()
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+    upgrade_to_head(settings.database_url)
+
+
 class DevModeError(Exception):
     """The dev mode cannot start as configured; the message says what to change."""
 
@@ -116,11 +171,20 @@ class TicketsUsersSource:
         return UsersPage(results=users, has_more=has_more)
 
 
+DEV_ARGON2 = {"argon2_time_cost": 2, "argon2_memory_cost_kib": 19_456, "argon2_parallelism": 1}
+"""OWASP's minimum Argon2id parameters: a laptop's dev mode starts and signs in quickly.
+Any ``TICKETS_ARGON2_*`` variable set in the environment still wins."""
+
+
 def _tickets_settings(settings: Settings) -> TicketsSettings:
     tickets = TicketsSettings()
+    update: dict[str, object] = {}
     if "TICKETS_DATA_DIR" not in os.environ:
-        tickets = tickets.model_copy(update={"data_dir": settings.data_dir})
-    return tickets
+        update["data_dir"] = settings.data_dir
+    for name, value in DEV_ARGON2.items():
+        if f"TICKETS_{name.upper()}" not in os.environ:
+            update[name] = value
+    return tickets.model_copy(update=update)
 
 
 def _notifier_settings(settings: Settings) -> NotifierSettings:
@@ -152,26 +216,13 @@ def build(settings: Settings) -> DevSystem:
     engine = make_engine(notifier_settings.database_url, pool_size=notifier_settings.db_pool_size)
     store = SqlNotificationStore(engine)
     directory = SqlUserDirectory(engine)
-    redis_clients: list[Redis] = []
-    routing: InProcessRouting | None = None
-    router: DeliveryRouter
+    instance_id = settings.instance_id
+    routing: InProcessRouting | RedisParts
     if settings.redis_url:
-        router_client = Redis.from_url(
-            settings.redis_url,
-            socket_timeout=notifier_settings.redis_timeout_seconds,
-            socket_connect_timeout=notifier_settings.redis_timeout_seconds,
-            decode_responses=True,
-        )
-        redis_clients.append(router_client)
-        router = RedisDeliveryRouter(
-            router_client,
-            names,
-            stream_maxlen=notifier_settings.stream_maxlen,
-            stream_ttl_ms=notifier_settings.stream_ttl_seconds * 1000,
-        )
+        routing = _redis_parts(settings.redis_url, notifier_settings, instance_id)
     else:
         routing = InProcessRouting()
-        router = routing
+    router: DeliveryRouter = routing.router if isinstance(routing, RedisParts) else routing
     processor = EventProcessor(store, directory, router)
     notifier_metrics = NotifierMetrics()
 
@@ -187,8 +238,8 @@ def build(settings: Settings) -> DevSystem:
 
     # --- the notifier's inbox API ------------------------------------------------------
     @asynccontextmanager
-    async def notifier_services() -> AsyncIterator[ApiWiring]:
-        yield ApiWiring(
+    async def notifier_services() -> AsyncIterator[NotifierApiWiring]:
+        yield NotifierApiWiring(
             inbox=Inbox(store, directory),
             verifier=verifier,
             readiness=[("database", store.ping)],
@@ -198,21 +249,12 @@ def build(settings: Settings) -> DevSystem:
     notifier_app = create_notifier_app(notifier_services)
 
     # --- the gateway -------------------------------------------------------------------
-    instance_id = settings.instance_id
     presence: PresenceStore
     feed: DeliveryFeed
-    if settings.redis_url:
-        commands = Redis.from_url(
-            settings.redis_url, socket_timeout=5.0, socket_connect_timeout=2.0
-        )
-        reader = Redis.from_url(settings.redis_url, socket_timeout=30.0, socket_connect_timeout=2.0)
-        redis_clients += [commands, reader]
-        presence = RedisPresenceStore(commands, names, instance_id)
-        feed = RedisDeliveryFeed(reader, names.gateway_stream(instance_id))
+    if isinstance(routing, RedisParts):
+        presence, feed = routing.presence, routing.feed
     else:
-        assert routing is not None
-        presence = routing.presence(instance_id)
-        feed = routing.feed(instance_id)
+        presence, feed = routing.presence(instance_id), routing.feed(instance_id)
     # The gateway reads missed records through the notifier's own replay route, in-process.
     replay_client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=notifier_app), base_url=INTERNAL_BASE
@@ -262,11 +304,12 @@ def build(settings: Settings) -> DevSystem:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
             stack.push_async_callback(replay_client.aclose)
-            for client in redis_clients:
-                stack.push_async_callback(client.aclose)
+            if isinstance(routing, RedisParts):
+                for close in routing.closers:
+                    stack.push_async_callback(close)
             if notifier_settings.migrate_on_start:
                 # Alembic's env runs its own event loop: give it a thread of its own.
-                await asyncio.to_thread(prepare_database, notifier_settings)
+                await asyncio.to_thread(_migrate_notifier, notifier_settings)
             await stack.enter_async_context(tickets_app.router.lifespan_context(tickets_app))
             await stack.enter_async_context(notifier_app.router.lifespan_context(notifier_app))
             if settings.demo_data:
