@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -29,7 +31,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
-from harness.infra import Infra, free_port
+from harness.infra import Infra, free_port, wait_for_port
 from harness.processes import ServiceProcess
 from incident_contracts.names import Names
 from incident_contracts.tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER, JWKS_PATH
@@ -212,3 +214,48 @@ def presence_of(redis_client: Any, namespace: str, user_id: int) -> dict[str, fl
         (member.decode() if isinstance(member, bytes) else member): score
         for member, score in members
     }
+
+
+class PrivateRedis:
+    """A redis-server of a test's own on a free port, to restart without disturbing others.
+
+    Started with no persistence, so a restart forgets everything, as a crashed Redis does.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PrivateRedis:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not on PATH; this test runs a Redis of its own")
+        self._process = subprocess.Popen(
+            [
+                *(binary, "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--protected-mode", "no"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port("127.0.0.1", self.port, timeout=20)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(10)
+        self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @contextmanager
+    def running(self) -> Iterator[PrivateRedis]:
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
