@@ -8,6 +8,7 @@ points receive the built runtime (``__main__`` composes the two).
 from __future__ import annotations
 
 import logging
+import secrets
 
 from incident_contracts.names import Names
 from incident_contracts.timestamps import utc_now
@@ -70,10 +71,11 @@ def build(
         backoff_max=settings.relay_backoff_max,
     )
 
-    def after_commit(events: int) -> None:
-        metrics.committed(events)
-        relay.wake(events)
+    def after_commit(event_ids: list[str]) -> None:
+        metrics.committed(event_ids)
+        relay.committed(event_ids)
 
+    sender = secrets.token_hex(8)  # this process, in its own notifications
     # On PostgreSQL, commits also NOTIFY, so relays in other processes wake at commit too.
     channel = (
         notify_channel(settings.namespace)
@@ -85,11 +87,12 @@ def build(
             engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
             channel,
             relay.wake,
+            sender=sender,
         )
         if channel is not None and relay_enabled
         else None
     )
-    uow = SqlUnitOfWorkFactory(sessions, after_commit, channel)
+    uow = SqlUnitOfWorkFactory(sessions, after_commit, channel, sender)
     hasher = Argon2PasswordHasher(
         time_cost=settings.argon2_time_cost,
         memory_cost_kib=settings.argon2_memory_cost_kib,

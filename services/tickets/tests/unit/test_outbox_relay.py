@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime, timedelta
 
 from incident_tickets.service.outbox_relay import OutboxRelay
 from incident_tickets.testing import InMemoryEventPublisher, InMemoryOutboxStore, RecordingMetrics
@@ -86,3 +87,16 @@ async def until(condition: object, attempts: int = 500) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the condition never held")
+
+
+async def test_commit_to_confirm_uses_the_commit_time_when_this_process_committed() -> None:
+    store, publisher = InMemoryOutboxStore(), InMemoryEventPublisher()
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    store.add("ticket.created", created_at=an_hour_ago)  # event-1: committed here, just now
+    store.add("ticket.opened", created_at=an_hour_ago)  # event-2: committed elsewhere
+    relay, metrics = relay_over(store, publisher)
+    relay.committed(["event-1"])
+    await relay.run_once()
+    (_, mine), (_, theirs) = metrics.confirmations
+    assert mine < 60
+    assert theirs >= 3600

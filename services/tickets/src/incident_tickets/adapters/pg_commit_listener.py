@@ -28,10 +28,19 @@ def notify_channel(namespace: str) -> str:
 
 class PgCommitListener:
     def __init__(
-        self, dsn: str, channel: str, on_commit: Callable[[], None], *, retry_seconds: float = 1.0
+        self,
+        dsn: str,
+        channel: str,
+        on_commit: Callable[[], None],
+        *,
+        sender: str = "",
+        retry_seconds: float = 1.0,
     ) -> None:
+        """``sender``: the payload this process's own commits send; the in-process wake-up
+        already covers them, so they are skipped here."""
         self._dsn = dsn
         self._channel = channel
+        self._sender = sender
         self._on_commit = on_commit
         self._retry = retry_seconds
         self._task: asyncio.Task[None] | None = None
@@ -72,5 +81,6 @@ class PgCommitListener:
                 with contextlib.suppress(Exception):
                     await connection.close(timeout=2)
 
-    def _notified(self, *_args: object) -> None:
-        self._on_commit()
+    def _notified(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        if not self._sender or payload != self._sender:
+            self._on_commit()

@@ -28,20 +28,23 @@ class SqlOutboxStore:
         failure: Exception | None = None
         async with self._sessions() as session, session.begin():
             unsent = col(OutboxRow.sent_at).is_(None)
-            rows = list(
-                await session.scalars(
-                    select(OutboxRow)
+            # One round trip: the claimable rows, and the oldest unsent id (locked or not).
+            # (Not correlated: the minimum over the whole table, not over the outer row.)
+            oldest = select(func.min(OutboxRow.id)).where(unsent).correlate(None).scalar_subquery()
+            claimed = (
+                await session.execute(
+                    select(OutboxRow, oldest.label("oldest"))
                     .where(unsent)
                     .order_by(col(OutboxRow.id))
                     .limit(limit)
-                    .with_for_update(skip_locked=True)
+                    .with_for_update(skip_locked=True, of=OutboxRow)
                 )
-            )
-            if not rows:
+            ).all()
+            if not claimed:
                 return 0
-            oldest = await session.scalar(select(func.min(OutboxRow.id)).where(unsent))
-            if oldest != rows[0].id:
+            if claimed[0].oldest != claimed[0][0].id:
                 return 0  # another relay holds older rows; publishing now would reorder
+            rows = [row for row, _ in claimed]
             for row in rows:
                 assert row.id is not None
                 message = OutboxMessage(

@@ -25,8 +25,9 @@ from incident_tickets.service.ports import (
     UserRepository,
 )
 
-AfterCommit = Callable[[int], None]
-"""Called with the number of events committed (the relay's wake-up, the latency metric)."""
+AfterCommit = Callable[[list[str]], None]
+"""Called right after a commit with the ids of the events it wrote (the relay's wake-up and
+its exact commit time, the request->commit metric)."""
 
 
 class SqlUnitOfWork:
@@ -40,10 +41,12 @@ class SqlUnitOfWork:
         sessions: async_sessionmaker[AsyncSession],
         after_commit: AfterCommit | None = None,
         notify_channel: str | None = None,
+        notify_sender: str = "",
     ) -> None:
         self._sessions = sessions
         self._after_commit = after_commit
         self._notify_channel = notify_channel
+        self._notify_sender = notify_sender
         self._events: list[OutboxEvent] = []
         self._session: AsyncSession | None = None
 
@@ -88,11 +91,12 @@ class SqlUnitOfWork:
         if events and self._notify_channel is not None:
             # Delivered by PostgreSQL on commit only: relays in other processes wake up now.
             await self._session.execute(
-                text("SELECT pg_notify(:channel, '')"), {"channel": self._notify_channel}
+                text("SELECT pg_notify(:channel, :sender)"),
+                {"channel": self._notify_channel, "sender": self._notify_sender},
             )
         await self._session.commit()
         if events and self._after_commit is not None:
-            self._after_commit(len(events))
+            self._after_commit([str(event.event_id) for event in events])
 
 
 class SqlUnitOfWorkFactory:
@@ -101,11 +105,16 @@ class SqlUnitOfWorkFactory:
         sessions: async_sessionmaker[AsyncSession],
         after_commit: AfterCommit | None = None,
         notify_channel: str | None = None,
+        notify_sender: str = "",
     ) -> None:
-        """``notify_channel``: PostgreSQL only, see ``adapters.pg_commit_listener``."""
+        """``notify_channel``: PostgreSQL only, see ``adapters.pg_commit_listener``;
+        ``notify_sender`` lets this process's listener skip its own notifications."""
         self._sessions = sessions
         self.after_commit = after_commit
         self._notify_channel = notify_channel
+        self._notify_sender = notify_sender
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions, self.after_commit, self._notify_channel)
+        return SqlUnitOfWork(
+            self._sessions, self.after_commit, self._notify_channel, self._notify_sender
+        )

@@ -11,11 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 
 from incident_tickets.service.ports import EventPublisher, OutboxMessage, OutboxStore, RelayMetrics
 
 log = logging.getLogger(__name__)
+
+_REMEMBERED_COMMITS = 10_000
+"""Commit times kept for events not yet confirmed (bounded: the broker may be down a while)."""
 
 
 class OutboxRelay:
@@ -38,6 +43,7 @@ class OutboxRelay:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._wake = asyncio.Event()
+        self._committed_at: OrderedDict[str, float] = OrderedDict()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -45,8 +51,18 @@ class OutboxRelay:
     def connected(self) -> bool:
         return self._publisher.connected
 
-    def wake(self, _events: int = 0) -> None:
-        """Called after a commit that wrote events (the unit of work's after-commit hook)."""
+    def wake(self) -> None:
+        """Look at the outbox now (another process committed: the PostgreSQL listener)."""
+        self._wake.set()
+
+    def committed(self, event_ids: list[str]) -> None:
+        """This process committed these events just now (the unit of work's after-commit
+        hook): wake up, and remember when, for an exact commit->confirm delay."""
+        now = time.perf_counter()
+        for event_id in event_ids:
+            self._committed_at[event_id] = now
+        while len(self._committed_at) > _REMEMBERED_COMMITS:
+            self._committed_at.popitem(last=False)
         self._wake.set()
 
     def start(self) -> None:
@@ -101,7 +117,13 @@ class OutboxRelay:
 
     async def _publish(self, message: OutboxMessage) -> None:
         await self._publisher.publish(message)
-        delay = (datetime.now(UTC) - message.created_at).total_seconds()
+        committed = self._committed_at.pop(message.event_id, None)
+        if committed is not None:
+            delay = time.perf_counter() - committed
+        else:
+            # Committed by another process (or before a restart): from the outbox write,
+            # which happens inside the committing transaction.
+            delay = (datetime.now(UTC) - message.created_at).total_seconds()
         self._metrics.confirmed(message.event_type, max(delay, 0.0))
 
     async def _wait_for_work(self) -> None:
