@@ -7,7 +7,10 @@ the graceful shutdown (1012, presence removed, exit 0).
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -292,3 +295,44 @@ def test_sigterm_closes_with_1012_removes_presence_and_exits_0(
         assert presence_of(redis_client, infra.namespace, 42) == {}
     finally:
         doomed.process.kill()
+
+
+def test_a_peer_that_answers_no_pings_is_dropped_and_its_presence_removed(
+    infra: Infra, jwks: JwksServer, mint: TokenMint, redis_client: redis.Redis
+) -> None:
+    pinging = start_gateway(
+        infra,
+        jwks.url,
+        NO_NOTIFIER,
+        f"ka-{infra.run_id}",
+        ping_interval_seconds=0.5,
+        ping_timeout_seconds=0.5,
+    )
+    try:
+        # A raw socket does the handshake, then never reads again: it answers no ping.
+        dead = socket.create_connection(("127.0.0.1", pinging.port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        dead.sendall(
+            (
+                f"GET /ws/notifications/?token={mint.access(51)} HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{pinging.port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        assert dead.recv(4096).startswith(b"HTTP/1.1 101")
+        with connect(pinging.ws(mint.access(52))) as alive:
+            assert pinging.instance_id in presence_of(redis_client, infra.namespace, 51)
+            deadline = time.monotonic() + 20
+            while pinging.metric("gateway_open_connections") != 1:
+                assert time.monotonic() < deadline, "the silent peer was never dropped"
+                time.sleep(0.1)
+            alive.send('{"type":"ping","timestamp":"alive"}')
+            assert json.loads(alive.recv(timeout=10)) == {"type": "pong", "timestamp": "alive"}
+            while presence_of(redis_client, infra.namespace, 51):
+                assert time.monotonic() < deadline, "the silent peer's presence stayed"
+                time.sleep(0.1)
+            assert pinging.instance_id in presence_of(redis_client, infra.namespace, 52)
+        dead.close()
+    finally:
+        pinging.stop()

@@ -184,22 +184,63 @@ class GatewayServer:
             max_size=settings.max_frame_bytes,
             max_queue=settings.max_queue,
             write_limit=settings.write_limit_bytes,
-            ping_interval=settings.ping_interval_seconds or None,
-            ping_timeout=settings.ping_timeout_seconds or None,
+            ping_interval=None,  # one shared keepalive task instead of one per connection
+            ping_timeout=None,
             close_timeout=settings.close_timeout_seconds,
             compression=None,  # per-message deflate costs ~100 KiB per connection
             logger=quiet,
             server_header=None,
         ) as server:
             self._server = server
+            keepalive = asyncio.create_task(self._keepalive(server, stop), name="keepalive")
             on_listening()
             await stop.wait()
+            keepalive.cancel()
             log.info("shutting down: refusing new connections")
             server.server.close()  # stop accepting; open connections stay for now
             await self._gateway.withdraw()
             log.info("closing %d connections with 1012", len(self._gateway.routes))
             server.close(code=CLOSE_SERVICE_RESTART, reason="service restart")
             await server.wait_closed()
+
+    async def _keepalive(self, server: Server, stop: asyncio.Event) -> None:
+        """Protocol-level pings for every connection, from ONE task: dead peers are aborted.
+
+        websockets would run a keepalive task per connection; at many thousands of idle
+        connections one loop costs less. A peer that has not answered the previous ping
+        after ``ping_timeout`` is gone (its handler then ends and frees everything).
+        A peer whose writes are backed up is left to the slow-client rule.
+        """
+        interval = self._settings.ping_interval_seconds
+        timeout = self._settings.ping_timeout_seconds
+        if not interval:
+            return
+        loop = asyncio.get_running_loop()
+        pending: weakref.WeakKeyDictionary[ServerConnection, tuple[asyncio.Future[float], float]]
+        pending = weakref.WeakKeyDictionary()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            if stop.is_set():
+                return
+            now = loop.time()
+            for count, connection in enumerate(list(server.connections)):
+                sent = pending.get(connection)
+                if sent is not None and not sent[0].done():
+                    if timeout and now - sent[1] >= timeout:
+                        log.info("aborting a connection that answers no pings")
+                        connection.transport.abort()
+                    continue
+                # No await between this check and ping()'s own, which would otherwise wait
+                # for a closing connection to finish closing.
+                if connection.paused or connection.protocol.state is not State.OPEN:
+                    continue
+                try:
+                    pending[connection] = (asyncio.ensure_future(await connection.ping()), now)
+                except ConnectionClosed:
+                    continue
+                if count % 500 == 499:
+                    await asyncio.sleep(0)  # let deliveries through between batches
 
 
 async def run_instance(
