@@ -3,7 +3,7 @@
 Starts a real gateway (real Redis; tokens signed by a test key served as a tiny JWKS), opens
 N authenticated connections of N distinct users, lets them sit idle, and reads the gateway's
 RSS (psutil) before and after. Prints the figures and writes bench/results/
-gateway_idle_memory.json.
+gateway_idle_memory_<N>.json.
 
     REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/gateway_idle_memory.py \
         [--connections 1000] [--idle 5]
@@ -34,7 +34,7 @@ from harness.gateway import JwksServer, TokenMint, start_gateway  # noqa: E402
 from harness.infra import Infra  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "gateway_idle_memory.json"
+RESULTS_DIR = ROOT / "bench" / "results"
 
 
 def rss_kib(pid: int) -> float:
@@ -128,14 +128,15 @@ def main() -> int:
         "gateway_env": args.gateway_env,
         **figures,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    results = RESULTS_DIR / f"gateway_idle_memory_{args.connections}.json"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"{figures['connections']} idle authenticated connections: "
         f"RSS {figures['rss_before_kib'] / 1024:.1f} MiB -> "
         f"{figures['rss_with_connections_kib'] / 1024:.1f} MiB, "
         f"{figures['rss_per_idle_connection_kib']:.2f} KiB per connection "
-        f"(opened in {figures['open_seconds']} s); written to {RESULTS.relative_to(ROOT)}"
+        f"(opened in {figures['open_seconds']} s); written to {results.relative_to(ROOT)}"
     )
     return 0
 
