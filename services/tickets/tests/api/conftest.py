@@ -92,7 +92,8 @@ async def make_api(settings: Settings) -> AsyncIterator[MakeApi]:
         # What the lifespan does under uvicorn: migrations, bootstrap admin, relay.
         await runtime.start()
         http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://tickets"
+            transport=httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False),
+            base_url="http://tickets",
         )
         started.append((runtime, http))
         api = Api(http, runtime, publisher, "")

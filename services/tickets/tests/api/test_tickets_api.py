@@ -394,3 +394,19 @@ async def test_the_bootstrap_admin_is_created_once(make_api: Any) -> None:
     assert [(u["username"], u["role"]) for u in users] == [("root", "ADMIN")]
     second = await make_api()  # same database, started again
     assert len(await second.ok("GET", "/api/users/", second.admin_token)) == 1
+
+
+class BrokenTickets:
+    """Stands in for the ticket use cases and fails the way a bug would."""
+
+    async def list_tickets(self, *args: object, **kwargs: object) -> list[object]:
+        raise RuntimeError("boom: secret internals")
+
+
+async def test_an_unexpected_failure_keeps_the_error_shape(api: Api) -> None:
+    api.runtime.tickets = BrokenTickets()  # type: ignore[assignment]
+    status, body = await api.call("GET", "/api/tickets/", api.admin_token)
+    assert (status, body) == (
+        500,
+        {"detail": "An unexpected error occurred; please retry.", "code": "internal_error"},
+    )

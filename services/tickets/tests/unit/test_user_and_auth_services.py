@@ -156,3 +156,12 @@ async def test_token_types_and_expiry_are_enforced(core: Core) -> None:
     with pytest.raises(TokenExpired) as expired:
         await core.auth.authenticate(pair.access)
     assert expired.value.code == "token_expired"
+
+
+async def test_an_expired_refresh_token_is_invalid_token(core: Core) -> None:
+    await core.users.create(None, username="old", password="pw", full_name="Old", role=Role.CLIENT)
+    pair = await core.auth.login("old", "pw")
+    core.clock.advance(8 * 24 * 3600)
+    with pytest.raises(InvalidToken) as refusal:
+        await core.auth.refresh(pair.refresh)
+    assert refusal.value.code == "invalid_token"  # API.md: the refresh endpoint's one code

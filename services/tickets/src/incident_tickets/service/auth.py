@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from incident_tickets.domain.errors import InvalidCredentials, InvalidToken
+from incident_tickets.domain.errors import InvalidCredentials, InvalidToken, TokenExpired
 from incident_tickets.domain.users import User
 from incident_tickets.service.ports import (
     Clock,
@@ -58,7 +58,11 @@ class AuthService:
         return await self._issue(user, family=secrets.token_hex(16))
 
     async def refresh(self, token: str) -> TokenPair:
-        claims = await self._reader.read(token, refresh=True)
+        try:
+            claims = await self._reader.read(token, refresh=True)
+        except TokenExpired as error:
+            # API.md: the refresh endpoint answers invalid_token for every unusable token.
+            raise InvalidToken("The refresh token has expired.") from error
         now = self._clock()
         async with self._uow() as uow:
             record = await uow.refresh_tokens.get(claims.jti, for_update=True)

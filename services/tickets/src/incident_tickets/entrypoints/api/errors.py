@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from incident_tickets.domain import errors
+
+log = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[errors.TicketsError], int]] = [
     (errors.NotAuthenticated, 401),
@@ -62,6 +65,16 @@ async def http_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    # A bug or an outage (the database gone): logged with its traceback, answered in the
+    # API's error shape without details that could leak internals.
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return JSONResponse(
+        {"detail": "An unexpected error occurred; please retry.", "code": "internal_error"},
+        status_code=500,
+    )
+
+
 def describe_validation(problems: Any) -> str:
     """One readable sentence per problem, naming the field: "The field 'title' is required."."""
     sentences: list[str] = []
@@ -88,3 +101,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.TicketsError, tickets_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
