@@ -192,6 +192,9 @@ def _ticket_values(ticket: Ticket) -> dict[str, object]:
 class SqlTicketRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        # Assignees as stored, per ticket loaded in this unit of work: ``save`` inserts only
+        # the new ones without reading them again (assignees are only ever added).
+        self._stored_assignees: dict[int, list[int]] = {}
 
     async def add(self, ticket: Ticket) -> Ticket:
         row = TicketRow.model_validate(_ticket_values(ticket))
@@ -208,15 +211,18 @@ class SqlTicketRepository:
         row = await self._session.scalar(query)
         if row is None:
             return None
-        assignees = await self._assignees([ticket_id])
-        return _ticket(row, assignees.get(ticket_id, []))
+        assignees = (await self._assignees([ticket_id])).get(ticket_id, [])
+        self._stored_assignees[ticket_id] = list(assignees)
+        return _ticket(row, assignees)
 
     async def save(self, ticket: Ticket) -> None:
         assert ticket.id is not None, "only a stored ticket is saved"
         await self._session.execute(
             update(TicketRow).where(col(TicketRow.id) == ticket.id).values(_ticket_values(ticket))
         )
-        stored = (await self._assignees([ticket.id])).get(ticket.id, [])
+        stored = self._stored_assignees.get(ticket.id)
+        if stored is None:
+            stored = (await self._assignees([ticket.id])).get(ticket.id, [])
         await self._add_assignees(ticket, stored)
 
     async def list_visible(self, actor: Actor, *, limit: int, offset: int) -> list[Ticket]:
@@ -248,6 +254,7 @@ class SqlTicketRepository:
     async def _add_assignees(self, ticket: Ticket, stored: list[int]) -> None:
         assert ticket.id is not None
         new = [user_id for user_id in ticket.assignee_ids if user_id not in stored]
+        self._stored_assignees[ticket.id] = [*stored, *new]
         for position, user_id in enumerate(new, start=len(stored)):
             self._session.add(
                 TicketAssigneeRow(ticket_id=ticket.id, user_id=user_id, position=position)
