@@ -7,7 +7,8 @@
 1. Records written per second by ONE notifier consumer process (PostgreSQL, RabbitMQ,
    Redis routing on): the queue is filled with ``--events`` contract events first (a mix of
    ticket_created -> 2 admins, ticket_opened -> the client, ticket_approved -> 2 admins and 2
-   developers; 2 1/3 records per event on average), then the consumer is started. The rate
+   developers; 2 1/3 records per event on average), then the consumer is started (it
+   handles what is waiting in batches, one transaction per batch: ``--batch-size``). The rate
    is records / (last commit - first commit), from the records' ``created_at`` (written in
    the committing transaction), so process start-up is not counted.
 2. End-to-end delay from the tickets API request to the record's commit, p50/p99: real
@@ -100,7 +101,7 @@ async def wait_for(database_url: str, expected: int, within: float) -> tuple[int
     return found, span
 
 
-def throughput(infra: Infra, events: int, prefetch: int) -> dict[str, Any]:
+def throughput(infra: Infra, events: int, prefetch: int, batch_size: int) -> dict[str, Any]:
     namespace = fresh_namespace(infra)
     notifier = start_notifier(
         infra,
@@ -110,6 +111,7 @@ def throughput(infra: Infra, events: int, prefetch: int) -> dict[str, Any]:
         INCIDENT_NAMESPACE=namespace,
         NOTIFIER_DIRECTORY_SYNC="false",
         NOTIFIER_PREFETCH=str(prefetch),
+        NOTIFIER_BATCH_SIZE=str(batch_size),
         NOTIFIER_LOG_LEVEL="WARNING",
     )
     try:
@@ -140,6 +142,7 @@ def throughput(infra: Infra, events: int, prefetch: int) -> dict[str, Any]:
         "events": events,
         "records": found,
         "prefetch": prefetch,
+        "batch_size": batch_size,
         "commit_span_seconds": round(span, 3),
         "records_per_second": round(found / span, 1),
         "events_per_second": round(events / span, 1),
@@ -217,7 +220,8 @@ async def _measure(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=3000)
-    parser.add_argument("--prefetch", type=int, default=32)
+    parser.add_argument("--prefetch", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--tickets", type=int, default=200)
     args = parser.parse_args()
     urls = [os.environ.get(name) for name in ("DATABASE_URL", "REDIS_URL", "AMQP_URL")]
@@ -226,7 +230,7 @@ def main() -> int:
     infra = Infra(*urls)  # type: ignore[arg-type]
     infra.run_id = f"bench{infra.run_id}"
     try:
-        rate = throughput(infra, args.events, args.prefetch)
+        rate = throughput(infra, args.events, args.prefetch, args.batch_size)
         delay = end_to_end(infra, args.tickets)
     finally:
         infra.drop_databases()
@@ -243,7 +247,8 @@ def main() -> int:
     print(
         f"one consumer process: {rate['records_per_second']} records/s "
         f"({rate['events_per_second']} events/s; {rate['records']} records from "
-        f"{rate['events']} events in {rate['commit_span_seconds']} s, prefetch {rate['prefetch']})"
+        f"{rate['events']} events in {rate['commit_span_seconds']} s; prefetch {rate['prefetch']},"
+        f" batches of up to {rate['batch_size']})"
     )
     print(
         f"tickets API request -> record committed, {delay['tickets']} tickets: "

@@ -60,7 +60,13 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(default=True, validation_alias=_env("NOTIFIER_MIGRATE_ON_START"))
     db_pool_size: int = Field(default=10, validation_alias=_env("NOTIFIER_DB_POOL_SIZE"))
 
-    prefetch: int = Field(default=32, ge=1, validation_alias=_env("NOTIFIER_PREFETCH"))
+    prefetch: int = Field(default=64, ge=1, validation_alias=_env("NOTIFIER_PREFETCH"))
+    batch_size: int = Field(
+        default=32,
+        ge=1,
+        validation_alias=_env("NOTIFIER_BATCH_SIZE"),
+        description="Most messages handled in one transaction (fewer when fewer wait).",
+    )
     max_attempts: int = Field(
         default=5,
         ge=1,

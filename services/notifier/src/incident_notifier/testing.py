@@ -38,7 +38,7 @@ from incident_notifier.domain.content import NotificationContent
 from incident_notifier.domain.errors import StoreUnavailable
 from incident_notifier.domain.records import NotificationRecord
 from incident_notifier.domain.users import DirectoryUser
-from incident_notifier.service.ports import Audience
+from incident_notifier.service.ports import Audience, RecordRequest
 
 __all__ = [
     "InMemoryDeliveryRouter",
@@ -58,10 +58,36 @@ class InMemoryNotificationStore:
         self.last_seq: dict[int, int] = defaultdict(int)
         self.unavailable = False
         """Set to make every call raise ``StoreUnavailable``, as a database outage does."""
+        self.failing_event_ids: set[UUID] = set()
+        """A batch holding one of these fails as a whole, as a bad row fails a transaction."""
 
     def _check(self) -> None:
         if self.unavailable:
             raise StoreUnavailable("The in-memory store is switched off.")
+
+    async def record_many(
+        self, requests: Sequence[RecordRequest]
+    ) -> list[list[NotificationRecord] | None]:
+        self._check()
+        if self.failing_event_ids & {request.event_id for request in requests}:
+            raise RuntimeError("this event cannot be stored")  # nothing written: all or nothing
+        written: list[list[NotificationRecord] | None] = []
+        for request in requests:
+            if request.event_id in self.processed:
+                written.append(None)
+                continue
+            self.processed.add(request.event_id)
+            records = []
+            for user_id in sorted(set(request.recipient_ids)):
+                self.last_seq[user_id] += 1
+                records.append(
+                    NotificationRecord(
+                        uuid.uuid4(), user_id, self.last_seq[user_id], request.content
+                    )
+                )
+            self.records.extend(records)
+            written.append(records)
+        return written
 
     async def record(
         self,
@@ -70,17 +96,10 @@ class InMemoryNotificationStore:
         recipient_ids: Sequence[int],
         content: NotificationContent,
     ) -> list[NotificationRecord] | None:
-        self._check()
-        if event_id in self.processed:
-            return None
-        self.processed.add(event_id)
-        written = []
-        for user_id in sorted(recipient_ids):
-            self.last_seq[user_id] += 1
-            written.append(
-                NotificationRecord(uuid.uuid4(), user_id, self.last_seq[user_id], content)
-            )
-        self.records.extend(written)
+        """One event's records (a shortcut for seeding tests)."""
+        [written] = await self.record_many(
+            [RecordRequest(event_id, event_type, recipient_ids, content)]
+        )
         return written
 
     def of(self, user_id: int) -> list[NotificationRecord]:

@@ -7,7 +7,14 @@ import pytest
 
 from incident_contracts import EventType, Role, TicketEvent, UserEvent
 from incident_notifier.domain.errors import StoreUnavailable
-from incident_notifier.entrypoints.consumer import Verdict, attempts_of, decide
+from incident_notifier.entrypoints.consumer import (
+    EventHandler,
+    Settlement,
+    Verdict,
+    attempts_of,
+    decide,
+    decide_many,
+)
 from incident_notifier.service.events import EventOutcome, EventProcessor
 from incident_notifier.testing import (
     InMemoryDeliveryRouter,
@@ -45,6 +52,27 @@ class Flaky:
 
 
 GOOD = ticket_event(EventType.TICKET_CREATED, ticket_snapshot(), actor_id=2)
+STOP = asyncio.Event()
+
+
+async def one(
+    body: bytes,
+    attempts: int,
+    handler: EventHandler,
+    *,
+    max_attempts: int = 5,
+    stopping: asyncio.Event = STOP,
+    retry_delay: float = 0.2,
+) -> Settlement:
+    """Decide a single message."""
+    return await decide(
+        body,
+        attempts,
+        handler,
+        max_attempts=max_attempts,
+        stopping=stopping,
+        retry_delay=retry_delay,
+    )
 
 
 def processor() -> EventProcessor:
@@ -64,7 +92,7 @@ def processor() -> EventProcessor:
     ],
 )
 async def test_malformed_messages_are_dead_lettered_at_once(body: bytes, reason: str) -> None:
-    settlement = await decide(body, 1, processor(), max_attempts=5, stopping=asyncio.Event())
+    settlement = await one(body, 1, processor())
     assert settlement.verdict is Verdict.DEAD_LETTER
     assert settlement.reason.startswith(reason)
 
@@ -72,9 +100,7 @@ async def test_malformed_messages_are_dead_lettered_at_once(body: bytes, reason:
 async def test_a_good_message_is_acked_with_its_outcome() -> None:
     handler = processor()
     await handler.handle(user_event(1, Role.ADMIN, "Ann"))
-    settlement = await decide(
-        GOOD.model_dump_json().encode(), 1, handler, max_attempts=5, stopping=asyncio.Event()
-    )
+    settlement = await one(GOOD.model_dump_json().encode(), 1, handler)
     assert settlement.verdict is Verdict.ACK
     assert settlement.event_type == "ticket.created"
     assert settlement.outcome is not None
@@ -83,24 +109,16 @@ async def test_a_good_message_is_acked_with_its_outcome() -> None:
 
 async def test_a_failing_message_is_requeued_until_its_last_attempt_then_dead_lettered() -> None:
     body = GOOD.model_dump_json().encode()
-    verdicts = [
-        (await decide(body, n, Exploding(), max_attempts=3, stopping=asyncio.Event())).verdict
-        for n in (1, 2, 3)
-    ]
+    verdicts = [(await one(body, n, Exploding(), max_attempts=3)).verdict for n in (1, 2, 3)]
     assert verdicts == [Verdict.REQUEUE, Verdict.REQUEUE, Verdict.DEAD_LETTER]
-    last = await decide(body, 3, Exploding(), max_attempts=3, stopping=asyncio.Event())
+    last = await one(body, 3, Exploding(), max_attempts=3)
     assert last.reason == "failed 3 time(s): RuntimeError: boom"
 
 
 async def test_a_database_outage_is_waited_out_without_spending_attempts() -> None:
     handler = Flaky(outages=3)
-    settlement = await decide(
-        GOOD.model_dump_json().encode(),
-        1,
-        handler,
-        max_attempts=1,
-        stopping=asyncio.Event(),
-        retry_delay=0.001,
+    settlement = await one(
+        GOOD.model_dump_json().encode(), 1, handler, max_attempts=1, retry_delay=0.001
     )
     assert (settlement.verdict, handler.calls) == (Verdict.ACK, 4)
 
@@ -108,8 +126,8 @@ async def test_a_database_outage_is_waited_out_without_spending_attempts() -> No
 async def test_a_database_outage_at_shutdown_gives_the_message_back() -> None:
     stopping = asyncio.Event()
     stopping.set()
-    settlement = await decide(
-        GOOD.model_dump_json().encode(), 1, Flaky(outages=100), max_attempts=5, stopping=stopping
+    settlement = await one(
+        GOOD.model_dump_json().encode(), 1, Flaky(outages=100), stopping=stopping
     )
     assert settlement.verdict is Verdict.REQUEUE
 
@@ -119,3 +137,39 @@ def test_attempts_count_from_the_quorum_queue_header() -> None:
     assert attempts_of({}) == 1
     assert attempts_of({"x-delivery-count": 2}) == 3
     assert attempts_of({"x-delivery-count": "junk"}) == 1
+
+
+async def test_in_a_failing_batch_only_the_bad_message_pays() -> None:
+    store = InMemoryNotificationStore()
+    handler = EventProcessor(store, InMemoryUserDirectory(), InMemoryDeliveryRouter())
+    await handler.handle(user_event(1, Role.ADMIN, "Ann"))
+    events = [
+        ticket_event(EventType.TICKET_CREATED, ticket_snapshot(id=n), actor_id=2) for n in range(3)
+    ]
+    store.failing_event_ids.add(events[1].event_id)
+    bodies = [(e.model_dump_json().encode(), 1) for e in events] + [(b"junk", 1)]
+    decisions = await decide_many(bodies, handler, max_attempts=5, stopping=STOP)
+    assert [s.verdict for s in decisions.settlements] == [
+        Verdict.ACK,
+        Verdict.REQUEUE,
+        Verdict.ACK,
+        Verdict.DEAD_LETTER,
+    ]
+    assert [r.content.ticket["id"] for r in store.records] == [0, 2]
+    assert [r.seq for r in store.records] == [1, 2]
+
+
+async def test_a_handler_without_batches_is_given_one_event_at_a_time() -> None:
+    handler = Flaky(outages=0)
+    bodies = [
+        (GOOD.model_dump_json().encode(), 1),
+        (b"junk", 1),
+        (GOOD.model_dump_json().encode(), 2),
+    ]
+    decisions = await decide_many(bodies, handler, max_attempts=5, stopping=STOP)
+    assert [s.verdict for s in decisions.settlements] == [
+        Verdict.ACK,
+        Verdict.DEAD_LETTER,
+        Verdict.ACK,
+    ]
+    assert handler.calls == 2

@@ -57,8 +57,9 @@ async def test_a_ticket_event_writes_one_record_per_recipient_and_routes_it(
     event = ticket_event(
         EventType.TICKET_CREATED, ticket_snapshot(), actor_id=CLIENT, occurred_at=NOW
     )
-    outcome = await processor.handle(event)
-    assert (outcome.records_written, outcome.routed, outcome.duplicate) == (1, 2, False)
+    batch = await processor.handle_many([event])
+    [outcome] = batch.events
+    assert (outcome.records_written, batch.routed, outcome.duplicate) == (1, 2, False)
     assert outcome.commit_delay_seconds == 0.0
     [record] = store.records
     assert (record.user_id, record.seq) == (ADMIN, 1)
@@ -131,11 +132,41 @@ async def test_an_older_user_event_does_not_undo_a_newer_one(
 async def test_users_without_presence_get_records_but_no_routing(
     processor: EventProcessor, store: InMemoryNotificationStore, router: InMemoryDeliveryRouter
 ) -> None:
-    outcome = await processor.handle(
-        ticket_event(
-            EventType.TICKET_OPENED, ticket_snapshot(status=TicketStatus.OPENED), actor_id=ADMIN
-        )
+    batch = await processor.handle_many(
+        [
+            ticket_event(
+                EventType.TICKET_OPENED, ticket_snapshot(status=TicketStatus.OPENED), actor_id=ADMIN
+            )
+        ]
     )
-    assert (outcome.records_written, outcome.routed) == (1, 0)
+    assert (batch.events[0].records_written, batch.routed) == (1, 0)
     assert [r.user_id for r in store.records] == [CLIENT]
     assert sum(len(entries) for entries in router.streams.values()) == 0
+
+
+async def test_a_batch_keeps_event_order_and_user_events_are_barriers(
+    processor: EventProcessor, store: InMemoryNotificationStore
+) -> None:
+    first = ticket_event(EventType.TICKET_CREATED, ticket_snapshot(id=1), actor_id=CLIENT)
+    batch = await processor.handle_many(
+        [
+            first,
+            ticket_event(EventType.TICKET_CREATED, ticket_snapshot(id=2), actor_id=CLIENT),
+            first,  # a duplicate inside the batch
+            user_event(4, Role.ADMIN, "New Admin", occurred_at=NOW),
+            ticket_event(EventType.TICKET_CREATED, ticket_snapshot(id=3), actor_id=CLIENT),
+        ]
+    )
+    assert [(o.event_type, o.records_written, o.duplicate) for o in batch.events] == [
+        ("ticket.created", 1, False),
+        ("ticket.created", 1, False),
+        ("ticket.created", 0, True),
+        ("user.created", 0, False),
+        ("ticket.created", 2, False),
+    ]
+    assert [(r.user_id, r.seq, r.content.ticket["id"]) for r in store.records] == [
+        (ADMIN, 1, 1),
+        (ADMIN, 2, 2),
+        (ADMIN, 3, 3),
+        (4, 1, 3),
+    ]

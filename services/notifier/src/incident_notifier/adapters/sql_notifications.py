@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from incident_notifier.adapters.sql_schema import notifications, processed_event
 from incident_notifier.domain.content import NotificationContent
 from incident_notifier.domain.records import NotificationRecord
 from incident_notifier.domain.tickets import ChangeKind
+from incident_notifier.service.ports import RecordRequest
 
 _COLUMNS = (
     notifications.c.id,
@@ -29,6 +31,26 @@ _COLUMNS = (
     notifications.c.is_read,
     notifications.c.read_at,
 )
+
+
+def _by_id(request: RecordRequest) -> str:
+    return str(request.event_id)
+
+
+def _row(record: NotificationRecord, request: RecordRequest, now: datetime) -> dict[str, Any]:
+    content = request.content
+    return {
+        "id": record.id,
+        "user_id": record.user_id,
+        "seq": record.seq,
+        "event_id": request.event_id,
+        "notification_type": content.notification_type.value,
+        "message": content.message,
+        "ticket": content.ticket,
+        "timestamp": content.timestamp.astimezone(UTC),
+        "created_at": now,
+        "is_read": False,
+    }
 
 
 def _record(row: Row[Any]) -> NotificationRecord:
@@ -53,73 +75,85 @@ class SqlNotificationStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def record(
-        self,
-        event_id: UUID,
-        event_type: str,
-        recipient_ids: Sequence[int],
-        content: NotificationContent,
-    ) -> list[NotificationRecord] | None:
-        async def write() -> list[NotificationRecord] | None:
+    async def record_many(
+        self, requests: Sequence[RecordRequest]
+    ) -> list[list[NotificationRecord] | None]:
+        async def write() -> list[list[NotificationRecord] | None]:
             async with self._engine.begin() as conn:
-                return await self._write(conn, event_id, event_type, recipient_ids, content)
+                return await self._write(conn, requests)
 
         return await guarded(write)
 
     async def _write(
-        self,
-        conn: AsyncConnection,
-        event_id: UUID,
-        event_type: str,
-        recipient_ids: Sequence[int],
-        content: NotificationContent,
-    ) -> list[NotificationRecord] | None:
+        self, conn: AsyncConnection, requests: Sequence[RecordRequest]
+    ) -> list[list[NotificationRecord] | None]:
+        if not requests:
+            return []
         now = utc_now()
-        # Claim the event first: a second replica with the same event blocks here on the
-        # primary key until this transaction ends, then sees the conflict and writes nothing.
+        # Claim the events first: a second replica with one of them blocks here on the
+        # primary key until this transaction ends, then sees the conflict and skips it.
+        # Ids in sorted order, so two replicas claiming overlapping batches cannot deadlock.
+        wanted = sorted({request.event_id: request for request in requests}.values(), key=_by_id)
         claim = (
             insert_for(self._engine, processed_events)
-            .values(event_id=event_id, event_type=event_type, processed_at=now)
+            .values(
+                [
+                    {"event_id": r.event_id, "event_type": r.event_type, "processed_at": now}
+                    for r in wanted
+                ]
+            )
             .on_conflict_do_nothing(index_elements=["event_id"])
             .returning(processed_events.c.event_id)
         )
-        if (await conn.execute(claim)).first() is None:
-            return None
-        users = sorted(set(recipient_ids))
-        if not users:
-            return []
-        # One statement bumps every recipient's counter; rows are locked in ascending id
-        # order (the VALUES order), so writers with overlapping recipients cannot deadlock.
+        claimed = {row.event_id for row in await conn.execute(claim)}
+        # A repeat of an event id within the batch is a duplicate like any other.
+        fresh = [False] * len(requests)
+        for index, request in enumerate(requests):
+            if request.event_id in claimed:
+                fresh[index] = True
+                claimed.discard(request.event_id)
+        counts = Counter(
+            user
+            for index, request in enumerate(requests)
+            if fresh[index]
+            for user in set(request.recipient_ids)
+        )
+        last = await self._bump(conn, counts) if counts else {}
+        # Hand out each user's new numbers in the order of the requests.
+        next_seq = {user: last[user] - count + 1 for user, count in counts.items()}
+        written: list[list[NotificationRecord] | None] = []
+        rows: list[dict[str, Any]] = []
+        for index, request in enumerate(requests):
+            if not fresh[index]:
+                written.append(None)
+                continue
+            records = []
+            for user_id in sorted(set(request.recipient_ids)):
+                seq = next_seq[user_id]
+                next_seq[user_id] = seq + 1
+                record = NotificationRecord(uuid.uuid4(), user_id, seq, request.content)
+                records.append(record)
+                rows.append(_row(record, request, now))
+            written.append(records)
+        if rows:
+            await conn.execute(notifications.insert(), rows)
+        return written
+
+    async def _bump(self, conn: AsyncConnection, counts: Counter[int]) -> dict[int, int]:
+        """Add each user's count to their counter; returns the new last seq per user.
+
+        One statement for every user; rows are locked in ascending id order (the VALUES
+        order), so writers with overlapping recipients cannot deadlock. The locks are held
+        until commit, which is what keeps seq free of gaps and repeats across replicas.
+        """
         upsert = insert_for(self._engine, user_seq).values(
-            [{"user_id": user_id, "last_seq": 1} for user_id in users]
+            [{"user_id": user, "last_seq": counts[user]} for user in sorted(counts)]
         )
         bump = upsert.on_conflict_do_update(
-            index_elements=["user_id"], set_={"last_seq": user_seq.c.last_seq + 1}
+            index_elements=["user_id"],
+            set_={"last_seq": user_seq.c.last_seq + upsert.excluded.last_seq},
         ).returning(user_seq.c.user_id, user_seq.c.last_seq)
-        seqs = {row.user_id: row.last_seq for row in await conn.execute(bump)}
-        records = [
-            NotificationRecord(id=uuid.uuid4(), user_id=user_id, seq=seqs[user_id], content=content)
-            for user_id in users
-        ]
-        await conn.execute(
-            notifications.insert(),
-            [
-                {
-                    "id": record.id,
-                    "user_id": record.user_id,
-                    "seq": record.seq,
-                    "event_id": event_id,
-                    "notification_type": content.notification_type.value,
-                    "message": content.message,
-                    "ticket": content.ticket,
-                    "timestamp": content.timestamp.astimezone(UTC),
-                    "created_at": now,
-                    "is_read": False,
-                }
-                for record in records
-            ],
-        )
-        return records
+        return {row.user_id: row.last_seq for row in await conn.execute(bump)}
 
     async def page(
         self, user_id: int, *, before_seq: int | None, unread_only: bool, limit: int

@@ -77,6 +77,7 @@ def create_consumer_app(
                 wired.handler,
                 wired.metrics,
                 prefetch=settings.prefetch,
+                batch_size=settings.batch_size,
                 max_attempts=settings.max_attempts,
             )
 

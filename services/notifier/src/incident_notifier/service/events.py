@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,7 +11,12 @@ from incident_contracts import TicketEvent, UserCreated, UserEvent, UserUpdated
 from incident_contracts.timestamps import utc_now
 from incident_notifier.domain.content import notification_content
 from incident_notifier.domain.recipients import named_by_rules, recipients
-from incident_notifier.service.ports import DeliveryRouter, NotificationStore, UserDirectory
+from incident_notifier.service.ports import (
+    DeliveryRouter,
+    NotificationStore,
+    RecordRequest,
+    UserDirectory,
+)
 from incident_notifier.service.rendering import delivery
 from incident_notifier.service.translation import directory_user_from_event, ticket_change
 
@@ -23,9 +28,16 @@ class EventOutcome:
     event_type: str
     records_written: int = 0
     duplicate: bool = False
-    routed: int = 0
     commit_delay_seconds: float | None = None
     """From the event's ``occurred_at`` to the commit of its records (None when none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    events: list[EventOutcome]
+    """One per event, in the order given."""
+    routed: int = 0
+    """Stream entries written for gateways, for the whole batch."""
 
 
 class EventProcessor:
@@ -43,28 +55,67 @@ class EventProcessor:
         self._clock = clock
 
     async def handle(self, event: TicketEvent | UserEvent) -> EventOutcome:
-        if isinstance(event, UserCreated | UserUpdated):
-            return await self._user_changed(event)
-        return await self._ticket_changed(event)
+        [outcome] = (await self.handle_many([event])).events
+        return outcome
+
+    async def handle_many(self, events: Sequence[TicketEvent | UserEvent]) -> BatchOutcome:
+        """Handle events in order; consecutive ticket events share one transaction.
+
+        A user event closes the run of ticket events before it, so a ticket event always
+        sees the directory as every earlier event left it.
+        """
+        outcomes: list[EventOutcome] = []
+        routed = 0
+        run: list[TicketEvent] = []
+        for event in [*events, None]:
+            if event is None or isinstance(event, UserCreated | UserUpdated):
+                if run:
+                    batch = await self._tickets_changed(run)
+                    outcomes += batch.events
+                    routed += batch.routed
+                    run = []
+                if event is not None:
+                    outcomes.append(await self._user_changed(event))
+            else:
+                run.append(event)
+        return BatchOutcome(outcomes, routed)
 
     async def _user_changed(self, event: UserEvent) -> EventOutcome:
         changed = await self._directory.apply([directory_user_from_event(event)])
         return EventOutcome(event.event_type.value, duplicate=changed == 0)
 
-    async def _ticket_changed(self, event: TicketEvent) -> EventOutcome:
-        change = ticket_change(event)
-        audience = await self._directory.audience(named_by_rules(change, ()))
-        user_ids = recipients(change, audience.admin_ids, audience.inactive_ids)
-        content = notification_content(change)
-        records = await self._store.record(event.event_id, event.event_type, user_ids, content)
-        if records is None:
-            log.info("event %s (%s) was already handled", event.event_id, event.event_type)
-            return EventOutcome(event.event_type.value, duplicate=True)
-        delay = (self._clock() - event.occurred_at).total_seconds() if records else None
-        routed = await self._router.route([delivery(record) for record in records])
-        return EventOutcome(
-            event.event_type.value,
-            records_written=len(records),
-            routed=routed,
-            commit_delay_seconds=delay,
+    async def _tickets_changed(self, events: Sequence[TicketEvent]) -> BatchOutcome:
+        changes = [ticket_change(event) for event in events]
+        candidates: set[int] = set()
+        for change in changes:
+            candidates |= named_by_rules(change, ())
+        audience = await self._directory.audience(candidates)
+        requests = [
+            RecordRequest(
+                event.event_id,
+                event.event_type.value,
+                recipients(change, audience.admin_ids, audience.inactive_ids),
+                notification_content(change),
+            )
+            for event, change in zip(events, changes, strict=True)
+        ]
+        written = await self._store.record_many(requests)
+        committed_at = self._clock()
+        routed = await self._router.route(
+            [delivery(record) for records in written if records for record in records]
         )
+        outcomes = []
+        for event, records in zip(events, written, strict=True):
+            if records is None:
+                log.info("event %s (%s) was already handled", event.event_id, event.event_type)
+                outcomes.append(EventOutcome(event.event_type.value, duplicate=True))
+                continue
+            delay = (committed_at - event.occurred_at).total_seconds() if records else None
+            outcomes.append(
+                EventOutcome(
+                    event.event_type.value,
+                    records_written=len(records),
+                    commit_delay_seconds=delay,
+                )
+            )
+        return BatchOutcome(outcomes, routed)

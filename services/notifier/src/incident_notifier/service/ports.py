@@ -19,17 +19,25 @@ from incident_notifier.domain.records import NotificationRecord
 from incident_notifier.domain.users import DirectoryUser
 
 
+@dataclass(frozen=True, slots=True)
+class RecordRequest:
+    """One event's share of a write: its id and type, who gets it, and what it says."""
+
+    event_id: UUID
+    event_type: str
+    recipient_ids: Sequence[int]
+    content: NotificationContent
+
+
 class NotificationStore(Protocol):
-    async def record(
-        self,
-        event_id: UUID,
-        event_type: str,
-        recipient_ids: Sequence[int],
-        content: NotificationContent,
-    ) -> list[NotificationRecord] | None:
-        """In ONE transaction: claim the event id, give each recipient the next seq, and
-        write one record per recipient. None (and nothing written) when the event id was
-        already claimed. Raises ``StoreUnavailable`` when the database cannot be reached."""
+    async def record_many(
+        self, requests: Sequence[RecordRequest]
+    ) -> list[list[NotificationRecord] | None]:
+        """In ONE transaction, for each request in order: claim its event id, give each
+        recipient the next seq, write one record per recipient. The answer lines up with
+        ``requests``: None (and nothing written) for an event id already claimed (earlier,
+        or by an earlier request of the same batch). All or nothing: on any error nothing
+        is written. Raises ``StoreUnavailable`` when the database cannot be reached."""
         ...
 
     async def page(

@@ -1,0 +1,88 @@
+"""The SQL adapters on SQLite (the dev mode's database), migrated by Alembic: the same
+guarantees as on PostgreSQL, which the integration tests cover."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from incident_notifier.adapters.alembic_migrations import upgrade_to_head
+from incident_notifier.adapters.sql_directory import SqlUserDirectory
+from incident_notifier.adapters.sql_engine import make_engine
+from incident_notifier.adapters.sql_notifications import SqlNotificationStore
+from incident_notifier.domain.content import NotificationContent
+from incident_notifier.domain.tickets import ChangeKind
+from incident_notifier.domain.users import DirectoryUser
+from incident_notifier.service.ports import RecordRequest
+
+NOW = datetime(2025, 12, 23, 10, 0, tzinfo=UTC)
+CONTENT = NotificationContent(ChangeKind.TICKET_OPENED, "m", {"id": 1, "title": "T"}, NOW)
+
+
+@pytest.fixture
+async def stores(tmp_path: Path) -> AsyncIterator[tuple[SqlNotificationStore, SqlUserDirectory]]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}"
+    upgrade_to_head(url)
+    engine = make_engine(url)
+    try:
+        yield SqlNotificationStore(engine), SqlUserDirectory(engine)
+    finally:
+        await engine.dispose()
+
+
+def request(event_id: uuid.UUID, *users: int) -> RecordRequest:
+    return RecordRequest(event_id, "ticket.opened", list(users), CONTENT)
+
+
+async def test_a_batch_claims_each_event_once_and_numbers_each_user_in_order(
+    stores: tuple[SqlNotificationStore, SqlUserDirectory],
+) -> None:
+    store, _ = stores
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    written = await store.record_many([request(a, 1, 2), request(b, 2), request(a, 1)])
+    assert [None if w is None else [(r.user_id, r.seq) for r in w] for w in written] == [
+        [(1, 1), (2, 1)],
+        [(2, 2)],
+        None,
+    ]
+    again = await store.record_many([request(b, 2), request(c, 2, 2)])
+    assert again[0] is None
+    assert [(r.user_id, r.seq) for r in again[1] or []] == [(2, 3)]
+    page = await store.page(2, before_seq=None, unread_only=False, limit=10)
+    assert [r.seq for r in page] == [3, 2, 1]
+    assert page[0].content == CONTENT
+    assert [r.seq for r in await store.after_seq(2, 1, 10)] == [2, 3]
+
+
+async def test_read_state(stores: tuple[SqlNotificationStore, SqlUserDirectory]) -> None:
+    store, _ = stores
+    [records] = await store.record_many([request(uuid.uuid4(), 1, 2)])
+    assert records is not None
+    mine, theirs = records
+    assert await store.mark_read(1, theirs.id, NOW) is False
+    assert await store.mark_read(1, mine.id, NOW) is True
+    assert await store.mark_read(1, mine.id, NOW + timedelta(hours=1)) is True
+    [read] = await store.page(1, before_seq=None, unread_only=False, limit=10)
+    assert (read.is_read, read.read_at) == (True, NOW)
+    assert await store.unread_count(1) == 0
+    assert await store.unread_count(2) == 1
+    assert await store.mark_all_read(2, NOW) == 1
+    assert await store.page(2, before_seq=None, unread_only=True, limit=10) == []
+
+
+async def test_the_directory_keeps_the_newest_statement(
+    stores: tuple[SqlNotificationStore, SqlUserDirectory],
+) -> None:
+    _, directory = stores
+    assert await directory.is_empty()
+    admin = DirectoryUser(1, "ann", "Ann", "ADMIN", True, NOW)
+    dev = DirectoryUser(2, "dev", "Dev", "DEVELOPER", False, NOW)
+    assert await directory.apply([admin, dev]) == 2
+    stale = DirectoryUser(1, "ann", "Ann", "ADMIN", False, NOW - timedelta(minutes=1))
+    assert await directory.apply([stale]) == 0
+    audience = await directory.audience({2, 3})
+    assert (audience.admin_ids, audience.inactive_ids) == ([1], {2})
+    assert await directory.get(1) == admin
+    assert await directory.get(3) is None
