@@ -19,7 +19,7 @@ import aio_pika
 import asyncpg
 import httpx
 import pytest
-from harness.infra import Infra, free_port
+from harness.infra import Infra, free_port, rabbitmq_stopped
 from harness.notifier import (
     RunningNotifier,
     delete_namespace,
@@ -347,3 +347,39 @@ async def test_records_are_written_while_redis_is_unreachable(
         assert http_status(f"{notifier.consumer_url}/readyz") == 200
     assert seqs_by_user(found) == {CLIENT: list(range(1, 21))}
     assert uuid.UUID(str(found[0]["event_id"]))
+
+
+async def test_a_broker_restart_mid_burst_loses_and_repeats_nothing(
+    infra: Infra, own_namespace: str
+) -> None:
+    notifier = start_notifier(
+        infra,
+        NO_TICKETS,
+        name=f"notifier-{own_namespace}",
+        INCIDENT_NAMESPACE=own_namespace,
+        NOTIFIER_PREFETCH="1",
+        NOTIFIER_BATCH_SIZE="1",
+        NOTIFIER_DIRECTORY_SYNC=NO_SYNC,
+    )
+    with notifier:
+        await publish_events(infra.amqp_url, own_namespace, USERS)
+        # One event per transaction, so the burst is likely (not certain) to be in flight
+        # when the broker stops; what is asserted holds either way.
+        burst = [created(2000 + n) for n in range(150)]
+        await publish_events(infra.amqp_url, own_namespace, burst)
+        await wait_for_rows(notifier.database_url, 20)
+        with rabbitmq_stopped(infra.amqp_url):
+            # The consumer noticed: it reports itself not ready while the broker is away.
+            deadline = time.monotonic() + 30
+            while http_status(f"{notifier.consumer_url}/readyz") != 503:
+                assert time.monotonic() < deadline, "the consumer never noticed the outage"
+                await asyncio.sleep(0.2)
+        after = [created(3000 + n) for n in range(10)]
+        await publish_events(infra.amqp_url, own_namespace, after)
+        found = await wait_for_rows(notifier.database_url, 320, within=120)
+        assert await queue_depth(infra.amqp_url, own_namespace) == 0
+        assert http_status(f"{notifier.consumer_url}/readyz") == 200
+    expected = {(e.event_id, admin) for e in [*burst, *after] for admin in (ADMIN_A, ADMIN_B)}
+    assert len(found) == 320
+    assert {(r["event_id"], r["user_id"]) for r in found} == expected
+    assert seqs_by_user(found) == {ADMIN_A: list(range(1, 161)), ADMIN_B: list(range(1, 161))}

@@ -346,10 +346,14 @@ class EventConsumer:
             self._idle.clear()
             try:
                 await self._process(batch)
-            except Exception:
+            except Exception as error:
                 # Settling failed (the channel went away): the broker redelivers those
                 # messages, and the processed events table makes a second pass a no-op.
-                log.exception("a batch of %d message(s) was left unsettled", len(batch))
+                log.warning(
+                    "%d message(s) left unsettled, the broker will deliver them again: %r",
+                    len(batch),
+                    error,
+                )
             finally:
                 self._idle.set()
 
