@@ -304,27 +304,38 @@ class EventConsumer:
         return connection.connected.is_set()
 
     async def start(self) -> None:
-        """Connect (retrying with backoff while the broker is away), declare, consume."""
+        """Connect, declare and consume, retrying with backoff while the broker is away.
+
+        Once consuming, the robust connection reconnects by itself and restores the
+        channel, its QoS, the declarations and the consumer.
+        """
         delay = 0.5
         while not self._stopping.is_set():
             try:
-                self._connection = await aio_pika.connect_robust(
-                    self._url,
-                    reconnect_interval=1.0,
-                    client_properties={"connection_name": "notifier-consumer"},
-                )
-                break
-            except (OSError, aio_pika.exceptions.AMQPError) as error:
-                log.warning("broker unavailable (%s); retrying in %.1fs", error, delay)
-                await asyncio.sleep(delay)
+                await self._connect_and_consume()
+                return
+            except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as error:
+                log.warning("broker unavailable (%r); retrying in %.1fs", error, delay)
+                if self._connection is not None:
+                    with contextlib.suppress(Exception):
+                        await self._connection.close()
+                    self._connection = None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
                 delay = min(delay * 2, 10.0)
-        if self._connection is None:
-            return
+
+    async def _connect_and_consume(self) -> None:
+        self._connection = await aio_pika.connect_robust(
+            self._url,
+            reconnect_interval=1.0,
+            client_properties={"connection_name": "notifier-consumer"},
+        )
         channel = await self._connection.channel(publisher_confirms=True)
         assert isinstance(channel, AbstractRobustChannel)
         await channel.set_qos(prefetch_count=self._prefetch)
         self._topology = await declare_topology(channel, self._names)
-        self._worker = asyncio.create_task(self._work())
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work())
         self._consumer_tag = await self._topology.queue.consume(self._on_message)
         log.info(
             "consuming %s (prefetch %d, batches of up to %d, dead-letter after %d attempts)",
