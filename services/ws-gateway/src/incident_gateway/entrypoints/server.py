@@ -54,8 +54,11 @@ class WebSocketPeer:
         if connection.protocol.state is not State.OPEN:
             return
         # What websockets.broadcast does: frame into the transport's buffer, no drain.
-        connection.protocol.send_text(frame)
-        connection.send_data()
+        try:
+            connection.protocol.send_text(frame)
+            connection.send_data()
+        except Exception as error:  # a dying transport must not stop the other deliveries
+            log.debug("dropped a frame for a closing connection: %s", error)
 
     def close(self, code: int, reason: str) -> None:
         if self._closing is None:
@@ -109,7 +112,6 @@ class GatewayServer:
         self._pending: weakref.WeakKeyDictionary[ServerConnection, _Pending] = (
             weakref.WeakKeyDictionary()
         )
-        self._server: Server | None = None
 
     async def process_request(
         self, connection: ServerConnection, request: Request
@@ -191,7 +193,6 @@ class GatewayServer:
             logger=quiet,
             server_header=None,
         ) as server:
-            self._server = server
             keepalive = asyncio.create_task(self._keepalive(server, stop), name="keepalive")
             on_listening()
             await stop.wait()
