@@ -10,7 +10,9 @@ one notification per admin (fan-out R). For every notification it measures:
 - API -> receipt: from the ticket creation's HTTP response (the tickets commit) to receipt,
   which adds the outbox relay, RabbitMQ and the notifier's processing.
 
-Prints p50/p90/p99/max and writes bench/results/gateway_latency.json.
+Prints p50/p90/p99/max and writes bench/results/gateway_latency.json. With ``--direct`` the
+script routes the entries itself to the two gateways (no tickets, no notifier: the gateways'
+own share of the latency) and writes bench/results/gateway_latency_direct.json.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
     REDIS_URL=redis://127.0.0.1:6379/0 AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ \
@@ -38,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from harness.api import TicketsApi  # noqa: E402
-from harness.gateway import RunningGateway, start_gateway  # noqa: E402
+from harness.gateway import JwksServer, RunningGateway, TokenMint, start_gateway  # noqa: E402
 from harness.infra import Infra, provide_infra  # noqa: E402
 from harness.notifier import start_notifier  # noqa: E402
 from harness.tickets import start_tickets  # noqa: E402
@@ -185,12 +187,106 @@ async def drive(
     }
 
 
+async def drive_direct(
+    args: argparse.Namespace, redis_url: str, gateways: list[RunningGateway], mint: TokenMint
+) -> dict[str, Any]:
+    """The gateways alone: this script routes the entries itself, as the notifier does."""
+    users = list(range(1, args.admins + 1))
+    receipts: dict[tuple[int, int], tuple[float, int]] = {}
+    expected = args.tickets * len(users)
+    done = asyncio.Event()
+    sockets = [
+        await connect(gateways[index % len(gateways)].ws(mint.access(user)), ping_interval=None)
+        for index, user in enumerate(users)
+    ]
+    readers = [
+        asyncio.create_task(listen(ws, user, receipts, expected, done))
+        for ws, user in zip(sockets, users, strict=True)
+    ]
+    await asyncio.sleep(0.5)
+    names = Names(gateways[0].namespace)
+    client = aioredis.Redis.from_url(redis_url)
+    routed_at: dict[tuple[int, int], float] = {}
+    interval = 1.0 / args.rate
+    started = time.monotonic()
+    for number in range(1, args.tickets + 1):
+        now = time.time()
+        async with client.pipeline(transaction=False) as pipe:
+            for index, user in enumerate(users):
+                frame = json.dumps({"seq": number, "ticket": {"id": number}})
+                stream = names.gateway_stream(gateways[index % len(gateways)].instance_id)
+                pipe.xadd(stream, {"u": user, "s": number, "n": frame, "t": int(now * 1000)})
+                routed_at[(user, number)] = now
+            await pipe.execute()
+        await asyncio.sleep(max(0.0, started + number * interval - time.monotonic()))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), timeout=60)
+    await client.aclose()
+    for reader in readers:
+        reader.cancel()
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    await asyncio.gather(*readers, return_exceptions=True)
+    latencies = [received - routed_at[key] for key, (received, _) in receipts.items()]
+    return {
+        "expected_notifications": expected,
+        "received_notifications": len(receipts),
+        "route_to_receipt": percentiles(latencies),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def run_direct(args: argparse.Namespace) -> int:
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    infra = Infra(database_url="", redis_url=redis_url, amqp_url="")
+    mint = TokenMint()
+    with JwksServer(mint).running() as jwks:
+        gateways = [
+            start_gateway(
+                infra, jwks.url, "http://127.0.0.1:9", f"{name}-{infra.run_id}", log_level="WARNING"
+            )
+            for name in ("a", "b")
+        ]
+        try:
+            figures = asyncio.run(drive_direct(args, redis_url, gateways, mint))
+        finally:
+            for gateway in gateways:
+                gateway.stop()
+    result = {
+        "benchmark": "gateway_latency_direct",
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "gateways": 2,
+        "users": args.admins,
+        "batches": args.tickets,
+        "rate_per_second": args.rate,
+        **figures,
+    }
+    results = RESULTS.with_name("gateway_latency_direct.json")
+    results.write_text(json.dumps(result, indent=2) + "\n")
+    route = figures["route_to_receipt"]
+    print(
+        f"{figures['received_notifications']}/{figures['expected_notifications']} deliveries "
+        f"routed by this script ({args.tickets} x {args.admins} users over 2 gateways)\n"
+        f"  route -> client receipt: p50 {route['p50_ms']} ms, p99 {route['p99_ms']} ms, "
+        f"max {route['max_ms']} ms (load average {figures['load_average_1m']})\n"
+        f"  written to {results.relative_to(ROOT)}"
+    )
+    return 0 if figures["received_notifications"] == figures["expected_notifications"] else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--admins", type=int, default=20, help="connected recipients (fan-out)")
     parser.add_argument("--tickets", type=int, default=100, help="tickets created")
     parser.add_argument("--rate", type=float, default=20.0, help="tickets created per second")
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="the gateways alone: route entries from this script (only REDIS_URL needed)",
+    )
     args = parser.parse_args()
+    if args.direct:
+        return run_direct(args)
     with provide_infra() as infra:
         tickets = start_tickets(infra)
         notifier = start_notifier(infra, tickets.url)
