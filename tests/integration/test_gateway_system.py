@@ -30,6 +30,17 @@ from incident_contracts.names import Names
 
 TITLE = "Homepage not loading"
 NOTIFICATION_KEYS = ("id", "seq", "notification_type", "message", "ticket", "timestamp")
+TICKET_FIELDS = {  # API.md, "A notification": the ticket fields each type carries at least
+    "ticket_created": "id title priority priority_display category status created_by "
+    "project_name created_at",
+    "ticket_opened": "id title status status_display opened_at",
+    "ticket_assigned": "id title description priority priority_display category status "
+    "assigned_to_names created_by project_name resolution_due_at",
+    "work_started": "id title status status_display started_at",
+    "work_finished": "id title status status_display resolved_at",
+    "ticket_approved": "id title status status_display closed_at created_by",
+    "ticket_rejected": "id title status status_display created_by rejection_comment",
+}
 # Slow heartbeats: the gap test removes a presence entry by hand and must not see it back.
 GATEWAY_ENV: dict[str, object] = {"heartbeat_interval_seconds": 600, "presence_ttl_seconds": 900}
 
@@ -239,7 +250,11 @@ def test_full_lifecycle_reaches_each_recipient_on_both_instances(system: System)
                 received = listener.take(len(expected[name]))
                 assert summary(received) == expected[name], name
                 assert received == stored, name  # exactly the records, in seq order
-                assert all(item["ticket"]["id"] == tid for item in received)
+                for item in received:
+                    assert item["ticket"]["id"] == tid
+                    assert set(item) == set(NOTIFICATION_KEYS)
+                    required = set(TICKET_FIELDS[item["notification_type"]].split())
+                    assert required <= set(item["ticket"]), item["notification_type"]
                 listener.quiet()
         client_view = system.inbox(client)
         assert client_view[0]["ticket"]["status"] == "OPENED"
