@@ -83,6 +83,9 @@ class InMemoryStore:
         """The store is its own unit-of-work factory."""
         return InMemoryUnitOfWork(self)
 
+    def reading(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self, read_only=True)
+
 
 class _Users:
     def __init__(self, state: _State) -> None:
@@ -192,8 +195,9 @@ class InMemoryUnitOfWork:
     tickets: TicketRepository
     refresh_tokens: RefreshTokenRepository
 
-    def __init__(self, store: InMemoryStore) -> None:
+    def __init__(self, store: InMemoryStore, *, read_only: bool = False) -> None:
         self._store = store
+        self._read_only = read_only
         self._events: list[OutboxEvent] = []
         self._begin()
 
@@ -221,6 +225,7 @@ class InMemoryUnitOfWork:
         self._events.append(event)
 
     async def commit(self) -> None:
+        assert not self._read_only, "a reading unit of work cannot commit"
         self._store.state = self._work
         self._store.outbox.extend(self._events)
         self._store.commits += 1

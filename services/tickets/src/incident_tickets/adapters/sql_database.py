@@ -40,7 +40,10 @@ def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         # One writer at a time: wait for the lock instead of failing at once.
         return create_async_engine(url, connect_args={"timeout": 30})
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pre-ping: it costs a round trip per checkout on the hot path. After a database
+    # restart the first statement on a dead connection fails, and SQLAlchemy then discards
+    # the whole pool, so one request fails instead of every request paying.
+    return create_async_engine(url, pool_size=10, max_overflow=10)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

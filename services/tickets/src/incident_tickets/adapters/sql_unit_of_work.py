@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import text
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incident_tickets.adapters.sql_repositories import (
@@ -42,7 +42,10 @@ class SqlUnitOfWork:
         after_commit: AfterCommit | None = None,
         notify_channel: str | None = None,
         notify_sender: str = "",
+        *,
+        read_only: bool = False,
     ) -> None:
+        self._read_only = read_only
         self._sessions = sessions
         self._after_commit = after_commit
         self._notify_channel = notify_channel
@@ -77,23 +80,26 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         assert self._session is not None, "commit inside `async with`"
+        assert not self._read_only, "a reading unit of work cannot commit"
         events, self._events = self._events, []
         now = datetime.now(UTC)
-        self._session.add_all(
-            OutboxRow(
-                event_id=str(event.event_id),
-                event_type=event.event_type.value,
-                body=event.model_dump_json(),
-                created_at=now,
-            )
+        rows = [
+            {
+                "event_id": str(event.event_id),
+                "event_type": event.event_type.value,
+                "body": event.model_dump_json(),
+                "created_at": now,
+            }
             for event in events
-        )
-        if events and self._notify_channel is not None:
-            # Delivered by PostgreSQL on commit only: relays in other processes wake up now.
-            await self._session.execute(
-                text("SELECT pg_notify(:channel, :sender)"),
-                {"channel": self._notify_channel, "sender": self._notify_sender},
-            )
+        ]
+        if rows and self._notify_channel is not None:
+            # One round trip: the rows, and a NOTIFY that PostgreSQL delivers on commit only,
+            # so relays in other processes wake up as soon as the rows are visible.
+            written = insert(OutboxRow).values(rows).cte("written")
+            notify = func.pg_notify(self._notify_channel, self._notify_sender)
+            await self._session.execute(select(notify).add_cte(written))
+        elif rows:
+            await self._session.execute(insert(OutboxRow).values(rows))
         await self._session.commit()
         if events and self._after_commit is not None:
             self._after_commit([str(event.event_id) for event in events])
@@ -110,6 +116,11 @@ class SqlUnitOfWorkFactory:
         """``notify_channel``: PostgreSQL only, see ``adapters.pg_commit_listener``;
         ``notify_sender`` lets this process's listener skip its own notifications."""
         self._sessions = sessions
+        # Same pool, autocommit: a read is one round trip, without BEGIN and ROLLBACK.
+        self._read_sessions = async_sessionmaker(
+            sessions.kw["bind"].execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+        )
         self.after_commit = after_commit
         self._notify_channel = notify_channel
         self._notify_sender = notify_sender
@@ -118,3 +129,6 @@ class SqlUnitOfWorkFactory:
         return SqlUnitOfWork(
             self._sessions, self.after_commit, self._notify_channel, self._notify_sender
         )
+
+    def reading(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._read_sessions, read_only=True)

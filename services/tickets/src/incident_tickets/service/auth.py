@@ -45,7 +45,7 @@ class AuthService:
         self._dummy_hash: str | None = None
 
     async def login(self, username: str, password: str) -> TokenPair:
-        async with self._uow() as uow:
+        async with self._uow.reading() as uow:
             user = await uow.users.get_by_username(username.strip())
         if user is None:
             # Spend the same time as a real check, so response times do not reveal names.
@@ -86,7 +86,7 @@ class AuthService:
     async def authenticate(self, token: str) -> User:
         """The active user an access token speaks for; a deactivated user's tokens are refused."""
         claims = await self._reader.read(token, refresh=False)
-        async with self._uow() as uow:
+        async with self._uow.reading() as uow:
             user = await uow.users.get(claims.user_id)
         if user is None or not user.is_active:
             raise InvalidToken("The user of this token is not active.")

@@ -120,6 +120,11 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
 
+    def reading(self) -> UnitOfWork:
+        """A unit of work for reads only: no transaction where the database allows it
+        (fewer round trips on the hot path); it cannot commit."""
+        ...
+
 
 class PasswordHasher(Protocol):
     async def hash(self, password: str) -> str: ...

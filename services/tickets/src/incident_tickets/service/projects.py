@@ -24,5 +24,5 @@ class ProjectService:
             return project
 
     async def list_projects(self, *, limit: int, offset: int) -> list[Project]:
-        async with self._uow() as uow:
+        async with self._uow.reading() as uow:
             return await uow.projects.newest(limit=limit, offset=offset)

@@ -44,7 +44,7 @@ class TicketService:
             return await self._commit(uow, ticket)
 
     async def get(self, actor: Actor, ticket_id: int) -> TicketView:
-        async with self._uow() as uow:
+        async with self._uow.reading() as uow:
             ticket = await uow.tickets.get(ticket_id)
             # Out of scope looks exactly like absent: nobody learns which ids exist.
             if ticket is None or not ticket.visible_to(actor):
@@ -52,7 +52,7 @@ class TicketService:
             return await view_of(uow, ticket)
 
     async def list_tickets(self, actor: Actor, *, limit: int, offset: int) -> list[TicketView]:
-        async with self._uow() as uow:
+        async with self._uow.reading() as uow:
             tickets = await uow.tickets.list_visible(actor, limit=limit, offset=offset)
             return await views_of(uow, tickets)
 

@@ -93,18 +93,18 @@ class UserService:
         self, actor: Actor, *, role: Role | None, limit: int, offset: int
     ) -> list[User]:
         require_role(actor, Role.ADMIN, "list users")
-        async with self._uow() as uow:
+        async with self._uow.reading() as uow:
             return await uow.users.newest(role=role, limit=limit, offset=offset)
 
     async def export(self, after_id: int, limit: int) -> tuple[list[UserSnapshot], bool]:
         """Users with an id above ``after_id`` ascending, and whether more follow."""
-        async with self._uow() as uow:
+        async with self._uow.reading() as uow:
             users = await uow.users.list_after(after_id, limit + 1)
         return [user_snapshot(u) for u in users[:limit]], len(users) > limit
 
     async def ensure_admin(self, username: str, password: str, full_name: str) -> bool:
         """Create the bootstrap admin unless a user of that name exists; True when created."""
-        async with self._uow() as uow:
+        async with self._uow.reading() as uow:
             if await uow.users.get_by_username(username) is not None:
                 return False
         try:
