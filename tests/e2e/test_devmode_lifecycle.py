@@ -258,6 +258,23 @@ def test_the_bearer_subprotocol_and_ping(devmode: RunningDevMode) -> None:
         connection.close()
 
 
+def test_a_frame_over_64_kib_is_closed_with_1009(devmode: RunningDevMode) -> None:
+    token = devmode.login_as("dave").access
+    assert token is not None
+    offender = websocket.create_connection(devmode.ws_url(token=token), timeout=WAIT)
+    bystander = websocket.create_connection(devmode.ws_url(token=token), timeout=WAIT)
+    try:
+        offender.send(json.dumps({"type": "ping", "pad": "x" * (64 * 1024)}))
+        opcode, frame = offender.recv_data_frame(True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE
+        assert int.from_bytes(frame.data[:2], "big") == 1009
+        bystander.send(json.dumps({"type": "ping", "timestamp": 1}))
+        assert json.loads(bystander.recv()) == {"type": "pong", "timestamp": 1}
+    finally:
+        offender.shutdown()  # type: ignore[no-untyped-call]  # handshake done: free the socket
+        bystander.close()
+
+
 def test_health_metrics_console_and_nothing_internal(devmode: RunningDevMode) -> None:
     def get(path: str) -> httpx.Response:
         return httpx.get(devmode.url + path, timeout=WAIT)
