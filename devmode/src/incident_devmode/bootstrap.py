@@ -324,6 +324,7 @@ def build(settings: Settings) -> DevSystem:
                     processor,
                     notifier_metrics,
                     prefetch=notifier_settings.prefetch,
+                    batch_size=notifier_settings.batch_size,
                     max_attempts=notifier_settings.max_attempts,
                 )
                 await _start_in_background(stack, consumer.start, "amqp-consumer")
