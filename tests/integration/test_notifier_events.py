@@ -275,7 +275,9 @@ async def test_a_sigkill_in_the_middle_of_a_burst_loses_and_repeats_nothing(
         NO_TICKETS,
         name=f"notifier-{own_namespace}",
         INCIDENT_NAMESPACE=own_namespace,
-        NOTIFIER_PREFETCH="4",
+        # Small batches keep the burst long enough to be killed in the middle of it.
+        NOTIFIER_PREFETCH="2",
+        NOTIFIER_BATCH_SIZE="2",
         NOTIFIER_DIRECTORY_SYNC=NO_SYNC,
     )
     with notifier:
