@@ -2,7 +2,11 @@
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
     AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ \
-    .venv/bin/python bench/tickets_latency.py --lifecycles 200 --concurrency 4
+    .venv/bin/python bench/tickets_latency.py --rate 10 --lifecycles 200
+
+``--rate R`` starts R lifecycles per second whatever the answers (open loop: the latency at
+that load); ``--rate 0`` runs ``--concurrency`` lifecycles back to back instead (closed loop:
+the throughput at saturation).
 
 Starts the tickets service on a fresh PostgreSQL database with its own namespace (or uses
 ``--base URL`` with ``--database-url`` of that service's database), drives N full lifecycles
@@ -267,7 +271,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await service.start()
         base, database_url = service.base, service.database_url
     try:
-        limits = httpx.Limits(max_connections=args.concurrency * 2)
+        limits = httpx.Limits(max_connections=max(args.concurrency * 2, 64))
         async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
             # Users created here get the admin's password, so one secret serves the whole run.
             driver = Driver(http, args.admin_password if service is None else PASSWORD)
@@ -295,11 +299,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     queue.get_nowait()
                     await driver.lifecycle(admin, client, dev_id, dev, project["id"])
 
+            async def paced() -> None:
+                # Open loop: lifecycle n starts at n / rate seconds, answered or not.
+                loop = asyncio.get_running_loop()
+                start = loop.time()
+                running = []
+                for number in range(args.lifecycles):
+                    await asyncio.sleep(max(0.0, start + number / args.rate - loop.time()))
+                    client, dev_id, dev = workers[number % len(workers)]
+                    running.append(
+                        asyncio.create_task(
+                            driver.lifecycle(admin, client, dev_id, dev, project["id"])
+                        )
+                    )
+                await asyncio.gather(*running)
+
             # Let the warm-up's events be confirmed before the histogram's starting point.
             await asyncio.sleep(0.5)
             buckets_before = await histogram(http)
             started = time.perf_counter()
-            await asyncio.gather(*(worker(*w) for w in workers))
+            if args.rate > 0:
+                await paced()
+            else:
+                await asyncio.gather(*(worker(*w) for w in workers))
             wall = time.perf_counter() - started
             delays, unsent = (
                 await commit_to_confirm(database_url, before) if database_url else ([], 0)
@@ -316,7 +338,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "measured_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "lifecycles": args.lifecycles,
-        "concurrency": args.concurrency,
+        "mode": f"open loop, {args.rate} lifecycles/s"
+        if args.rate > 0
+        else f"closed loop, {args.concurrency} concurrent lifecycles",
+        "lifecycles_per_second": round(args.lifecycles / wall, 2),
         "wall_seconds": round(wall, 3),
         "transition_requests": summary(transitions),
         "per_transition": {name: summary(driver.latencies[name]) for name in TRANSITIONS},
@@ -339,7 +364,8 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--lifecycles", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=10.0, help="lifecycles per second")
+    parser.add_argument("--concurrency", type=int, default=4, help="with --rate 0")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--base", help="a running tickets service instead of starting one")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
@@ -354,7 +380,8 @@ def main() -> int:
     result = asyncio.run(run(args))
     print(
         f"lifecycles: {result['lifecycles']} x 5 transitions, "
-        f"concurrency {result['concurrency']}, {result['wall_seconds']} s"
+        f"{result['mode']}: {result['wall_seconds']} s, "
+        f"{result['lifecycles_per_second']} lifecycles/s"
     )
     rows = [("transition requests", result["transition_requests"])]
     rows += [(f"  {name}", figures) for name, figures in result["per_transition"].items()]

@@ -50,8 +50,12 @@ def build(
     """
     relay_enabled = True if standalone_relay else relay_enabled
     relay_enabled = settings.embedded_relay if relay_enabled is None else relay_enabled
-    engine = create_engine(async_database_url(settings.database_url, settings.data_dir))
+    url = async_database_url(settings.database_url, settings.data_dir)
+    engine = create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size)
     sessions = session_factory(engine)
+    # The relay has connections of its own: under load it must not queue for the pool behind
+    # the requests whose events it is about to publish.
+    relay_engine = create_engine(url, pool_size=2, max_overflow=0)
     metrics = TicketsMetrics()
     key = SigningKey.load(
         settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None,
@@ -62,7 +66,7 @@ def build(
         settings.amqp_url, Names(settings.namespace).events_exchange
     )
     relay = OutboxRelay(
-        SqlOutboxStore(sessions),
+        SqlOutboxStore(session_factory(relay_engine)),
         publisher,
         metrics,
         sweep_interval=settings.relay_sweep_interval,
@@ -110,6 +114,7 @@ def build(
     return TicketsRuntime(
         settings=settings,
         engine=engine,
+        relay_engine=relay_engine,
         metrics=metrics,
         signing_key=key,
         publisher=publisher,

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("TICKETS_DATABASE_URL", "DATABASE_URL")
     )
     migrate_on_start: bool = True
+    db_pool_size: int = 10
+    """Connections kept for requests (as many more may be opened under bursts); the relay
+    has two of its own."""
 
     amqp_url: str = Field(
         default="amqp://guest:guest@127.0.0.1:5672/",

@@ -27,6 +27,7 @@ from incident_tickets.service.users import UserService
 class TicketsRuntime:
     settings: Settings
     engine: AsyncEngine
+    relay_engine: AsyncEngine
     metrics: TicketsMetrics
     signing_key: SigningKey
     publisher: EventPublisher
@@ -57,6 +58,7 @@ class TicketsRuntime:
                 await self.commit_listener.stop()
             await self.relay.stop()
         await self.engine.dispose()
+        await self.relay_engine.dispose()
 
     async def ensure_bootstrap_admin(self) -> None:
         name = self.settings.bootstrap_admin_username

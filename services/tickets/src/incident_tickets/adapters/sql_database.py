@@ -36,14 +36,14 @@ def async_database_url(url: str | None, data_dir: Path) -> str:
     return url
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         # One writer at a time: wait for the lock instead of failing at once.
         return create_async_engine(url, connect_args={"timeout": 30})
     # No pre-ping: it costs a round trip per checkout on the hot path. After a database
     # restart the first statement on a dead connection fails, and SQLAlchemy then discards
     # the whole pool, so one request fails instead of every request paying.
-    return create_async_engine(url, pool_size=10, max_overflow=10)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -8,6 +8,7 @@ earlier rows and this one leaves them to it.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
@@ -25,7 +26,7 @@ class SqlOutboxStore:
 
     async def publish_pending(self, publish: PublishFn, limit: int) -> int:
         sent: list[int] = []
-        failure: Exception | None = None
+        failure: BaseException | None = None
         async with self._sessions() as session, session.begin():
             unsent = col(OutboxRow.sent_at).is_(None)
             # One round trip: the claimable rows, and the oldest unsent id (locked or not).
@@ -44,22 +45,30 @@ class SqlOutboxStore:
                 return 0
             if claimed[0].oldest != claimed[0][0].id:
                 return 0  # another relay holds older rows; publishing now would reorder
-            rows = [row for row, _ in claimed]
-            for row in rows:
-                assert row.id is not None
-                message = OutboxMessage(
+            messages = [
+                OutboxMessage(
                     id=row.id,
                     event_id=row.event_id,
                     event_type=row.event_type,
                     body=row.body,
                     created_at=as_utc(row.created_at),
                 )
-                try:
-                    await publish(message)
-                except Exception as error:
-                    failure = error
+                for row, _ in claimed
+                if row.id is not None
+            ]
+            # Pipelined: every message is written to the channel in id order at once and the
+            # confirms are awaited together (the channel keeps the order; waiting for each
+            # confirm in turn would make the relay as slow as a round trip per event).
+            results = await asyncio.gather(
+                *(publish(message) for message in messages), return_exceptions=True
+            )
+            for message, result in zip(messages, results, strict=True):
+                if isinstance(result, BaseException):
+                    # Only the confirmed prefix counts as sent: rows after a failure go out
+                    # again after it, never ahead of it (at least once, in order).
+                    failure = result
                     break
-                sent.append(row.id)
+                sent.append(message.id)
             # Recorded even when a later publish failed: confirmed rows must not go out twice.
             if sent:
                 await session.execute(

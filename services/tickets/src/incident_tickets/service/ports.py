@@ -185,10 +185,11 @@ class PublishFn(Protocol):
 
 class OutboxStore(Protocol):
     async def publish_pending(self, publish: PublishFn, limit: int) -> int:
-        """Hand up to ``limit`` unsent rows, oldest first, to ``publish`` one at a time, and
-        mark each sent once ``publish`` returned. Returns how many were sent; re-raises a
-        failed publish after recording the ones sent before it. Rows held by another relay
-        are left to it (0 is returned while it holds the oldest)."""
+        """Hand up to ``limit`` unsent rows to ``publish`` in id order (the calls may overlap,
+        their order of starting is the id order), and mark sent the rows whose ``publish``
+        returned, up to the first failure. Returns how many were sent; re-raises that failure
+        after recording them. Rows held by another relay are left to it (0 is returned
+        while it holds the oldest)."""
         ...
 
     async def pending(self) -> int: ...
