@@ -331,7 +331,7 @@ async def test_two_consumer_processes_give_gap_free_seq_per_user(
     assert first_wrote + second_wrote == 490
 
 
-async def test_records_are_written_while_redis_is_unreachable(
+async def test_records_are_written_while_redis_is_unreachable_and_sigterm_is_clean(
     infra: Infra, own_namespace: str
 ) -> None:
     notifier = start_notifier(
@@ -347,6 +347,9 @@ async def test_records_are_written_while_redis_is_unreachable(
         await publish_events(infra.amqp_url, own_namespace, [opened(n) for n in range(20)])
         found = await wait_for_rows(notifier.database_url, 20)
         assert http_status(f"{notifier.consumer_url}/readyz") == 200
+        # SIGTERM is a clean shutdown for both processes.
+        assert notifier.consumer.terminate() == 0
+        assert notifier.api.terminate() == 0
     assert seqs_by_user(found) == {CLIENT: list(range(1, 21))}
     assert uuid.UUID(str(found[0]["event_id"]))
 

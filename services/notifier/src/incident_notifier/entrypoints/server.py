@@ -7,7 +7,9 @@ the app's lifespan exit (which stops the consumer and closes connections).
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -36,4 +38,13 @@ def serve(app: FastAPI, host: str, port: int, *, graceful_seconds: float) -> Non
         lifespan="on",
         timeout_graceful_shutdown=int(graceful_seconds) or 1,
     )
+    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown, then raises the signal again
+    # against the handler that was in place before it started. Make that handler a no-op,
+    # so that a completed graceful shutdown exits with status 0 rather than "killed".
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _already_handled)
     uvicorn.Server(config).run()
+
+
+def _already_handled(_signum: int, _frame: FrameType | None) -> None:
+    """The shutdown this signal asked for has been done."""
