@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -9,6 +10,8 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -91,9 +94,46 @@ async def serve(system: DevSystem, started_at: float) -> bool:
     return server.started
 
 
-def main() -> int:
+EPILOG = """\
+Everything is configured by environment variables (flags win over them):
+  DEVMODE_HOST, DEVMODE_PORT (or PORT), DEVMODE_DATA_DIR, DEVMODE_DEMO_DATA, DEVMODE_PUBLIC_URL,
+  DEVMODE_LOG_LEVEL; and the production ones: AMQP_URL (RabbitMQ instead of the in-process
+  broker), REDIS_URL (Redis instead of the in-process presence and routing),
+  TICKETS_DATABASE_URL / NOTIFIER_DATABASE_URL (PostgreSQL instead of SQLite), TICKETS_*,
+  NOTIFIER_*, GATEWAY_*, JWT_ISSUER, JWT_AUDIENCE, BOOTSTRAP_ADMIN_USERNAME/PASSWORD.
+
+The web console is at / ; the banner printed at start lists the demo users. Ctrl-C stops.
+"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m incident_devmode",
+        description="The tickets service, the notifier and a ws-gateway in one process on one\n"
+        "port, with SQLite files and in-process stand-ins for RabbitMQ and Redis.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    parser.add_argument("--data-dir", type=Path, help="where the SQLite files live (./data)")
+    parser.add_argument(
+        "--no-demo", action="store_true", help="do not create the demo project and users"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
     started_at = time.monotonic()
-    settings = Settings()
+    args = parse_args(argv)
+    overrides: dict[str, Any] = {
+        name: value
+        for name, value in (("host", args.host), ("port", args.port), ("data_dir", args.data_dir))
+        if value is not None
+    }
+    if args.no_demo:
+        overrides["demo_data"] = False
+    settings = Settings(**overrides)
     configure_logging(settings.log_level)
     log = logging.getLogger("incident_devmode")
     try:

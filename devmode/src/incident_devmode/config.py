@@ -15,7 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DEVMODE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DEVMODE_", extra="ignore", validate_by_name=True, validate_by_alias=True
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, validation_alias=AliasChoices("DEVMODE_PORT", "PORT"))
