@@ -5,7 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
-MEMBERS := libs/contracts libs/auth services/tickets services/notifier services/ws-gateway
+MEMBERS := libs/contracts libs/auth services/tickets services/notifier services/ws-gateway \
+	devmode clients/python
+MEMBER_NAMES := incident-contracts incident-auth incident-tickets incident-notifier \
+	incident-ws-gateway incident-devmode incident-notify
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
@@ -21,9 +24,9 @@ $(STAMP): requirements.lock $(addsuffix /pyproject.toml,$(MEMBERS))
 		$(addprefix -e ,$(MEMBERS))
 	@touch $@
 
-## run: the system on http://localhost:8000 (the tickets service with SQLite for now)
+## run: the whole system in one process on http://localhost:8000 (SQLite, in-process broker)
 run: install
-	$(BIN)/python -m incident_tickets
+	$(BIN)/python -m incident_devmode
 
 ## test: the whole suite (unit + integration; integration needs DATABASE_URL, REDIS_URL, AMQP_URL)
 test: install
@@ -40,7 +43,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy libs/contracts/src libs/auth/src services/tickets/src services/notifier/src \
-		services/ws-gateway/src tests bench
+		services/ws-gateway/src devmode/src clients/python/src tests bench scripts
 	$(BIN)/lint-imports
 
 format: install
@@ -51,7 +54,7 @@ format: install
 lock:
 	@test -x $(UV) || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install --quiet uv; }
 	$(UV) pip compile --quiet --generate-hashes --python-version 3.11 --no-header \
-		$(foreach p,incident-contracts incident-auth incident-tickets incident-notifier incident-ws-gateway,--no-emit-package $(p)) \
+		$(foreach p,$(MEMBER_NAMES),--no-emit-package $(p)) \
 		requirements.in -o requirements.lock
 
 ## schemas: rewrite libs/contracts/schemas from the models

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from incident_devmode.app import DevApp
-from incident_devmode.asgi_websocket import NotificationsEndpoint
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from incident_devmode.app import DevApp
+from incident_devmode.asgi_websocket import NotificationsEndpoint
 from incident_gateway.service.gateway import Gateway
 from incident_gateway.testing import (
     InMemoryDeliveryFeed,

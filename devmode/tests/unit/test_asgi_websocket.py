@@ -8,7 +8,6 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from incident_devmode.asgi_websocket import AsgiPeer, NotificationsEndpoint
-
 from incident_gateway.domain.auth import Identity
 from incident_gateway.service.gateway import Gateway
 from incident_gateway.testing import (

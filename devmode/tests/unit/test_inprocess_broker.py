@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from incident_devmode.inprocess_broker import InProcessEventPublisher, RetryLater
 
 from incident_contracts import Role, TicketEvent, UserCreated, UserEvent, UserSnapshot
+from incident_devmode.inprocess_broker import InProcessEventPublisher, RetryLater
 from incident_notifier.domain.errors import StoreUnavailable
 from incident_notifier.service.events import EventOutcome
 from incident_tickets.service.ports import OutboxMessage

@@ -4,6 +4,7 @@ import json
 
 import httpx
 import pytest
+
 from incident_notify import ApiClient, ApiError, SessionExpired, Tokens
 
 

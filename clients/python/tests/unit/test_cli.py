@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from incident_notify.cli import build_parser, main
 from incident_notify.events import Connected, Disconnected, Notification
 from incident_notify.render import Renderer, as_json

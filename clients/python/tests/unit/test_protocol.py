@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from incident_notify import Notification, ResumeState, SeenIds, ServerError, socket_url
 from incident_notify.protocol import AfterClose
 

@@ -19,6 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
+
 from incident_notify import (
     ApiClient,
     Backoff,
@@ -31,8 +34,6 @@ from incident_notify import (
     Tokens,
     TokensRefreshed,
 )
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.http11 import Request, Response
 
 
 def jwt(expires_in: float, name: str) -> str:
