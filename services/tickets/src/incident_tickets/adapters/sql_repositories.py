@@ -205,22 +205,18 @@ class SqlTicketRepository:
         return ticket
 
     async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
-        # The ticket and its assignees in one round trip (one row per assignee).
-        query = (
-            select(TicketRow, col(TicketAssigneeRow.user_id))
-            .outerjoin(TicketAssigneeRow, col(TicketAssigneeRow.ticket_id) == TicketRow.id)
-            .where(col(TicketRow.id) == ticket_id)
-            .order_by(col(TicketAssigneeRow.position))
-        )
+        query = select(TicketRow).where(col(TicketRow.id) == ticket_id)
         if for_update:
-            # Only the ticket row is locked; SQLite ignores it and locks the whole file.
-            query = query.with_for_update(of=TicketRow)
-        rows = (await self._session.execute(query)).all()
-        if not rows:
+            query = query.with_for_update()  # ignored by SQLite, which locks the whole file
+        row = await self._session.scalar(query)
+        if row is None:
             return None
-        assignees = [user_id for _, user_id in rows if user_id is not None]
+        # A query of its own, after the lock: a statement that waited for the lock sees only
+        # the locked row's new version, not rows other transactions added meanwhile (READ
+        # COMMITTED), so assignees joined into the same statement could be stale.
+        assignees = (await self._assignees([ticket_id])).get(ticket_id, [])
         self._stored_assignees[ticket_id] = list(assignees)
-        return _ticket(rows[0][0], assignees)
+        return _ticket(row, assignees)
 
     async def save(self, ticket: Ticket) -> None:
         assert ticket.id is not None, "only a stored ticket is saved"
