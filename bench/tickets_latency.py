@@ -77,7 +77,9 @@ def _dsn(url: str, database: str | None = None) -> str:
 class Service:
     """The tickets service started for the run, on a database of its own."""
 
-    def __init__(self, database_url: str, amqp_url: str) -> None:
+    def __init__(self, database_url: str, amqp_url: str, *, separate_relay: bool = False) -> None:
+        self.separate_relay = separate_relay
+        self.relay: subprocess.Popen[bytes] | None = None
         self.admin_url = database_url
         self.database = f"bench_tickets_{secrets.token_hex(4)}"
         self.database_url = _dsn(database_url, self.database)
@@ -86,7 +88,11 @@ class Service:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.relay_port = sock.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
+        self.metrics_base = self.base
 
     async def start(self) -> None:
         connection = await asyncpg.connect(_dsn(self.admin_url))
@@ -104,12 +110,22 @@ class Service:
             "TICKETS_LOG_LEVEL": "WARNING",
             "BOOTSTRAP_ADMIN_USERNAME": "admin",
             "BOOTSTRAP_ADMIN_PASSWORD": PASSWORD,
+            "TICKETS_RELAY_PORT": str(self.relay_port),
         }
-        self.process = _spawn(env)
+        if self.separate_relay:
+            # The relay in a process of its own (woken by NOTIFY): its metrics are there.
+            env["TICKETS_EMBEDDED_RELAY"] = "false"
+            self.metrics_base = f"http://127.0.0.1:{self.relay_port}"
+        self.process = _spawn(env, "api")
+        if self.separate_relay:
+            self.relay = _spawn(env, "relay")
         async with httpx.AsyncClient() as http:
             for _ in range(300):
                 try:
-                    if (await http.get(f"{self.base}/readyz")).status_code == 200:
+                    ready = [await http.get(f"{self.base}/readyz")]
+                    if self.separate_relay:
+                        ready.append(await http.get(f"{self.metrics_base}/readyz"))
+                    if all(response.status_code == 200 for response in ready):
                         return
                 except httpx.HTTPError:
                     pass
@@ -117,9 +133,10 @@ class Service:
         raise RuntimeError("the tickets service did not become ready")
 
     async def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(20)
+        for process in (self.relay, self.process):
+            if process is not None:
+                process.terminate()
+                process.wait(20)
         connection = await asyncpg.connect(_dsn(self.admin_url))
         try:
             await connection.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
@@ -127,9 +144,9 @@ class Service:
             await connection.close()
 
 
-def _spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(env: dict[str, str], role: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "incident_tickets", "api"], env=env, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "incident_tickets", role], env=env, stderr=subprocess.DEVNULL
     )
 
 
@@ -201,9 +218,9 @@ class Driver:
 HISTOGRAM = "tickets_outbox_commit_to_confirm_seconds"
 
 
-async def histogram(http: httpx.AsyncClient) -> dict[float, float]:
+async def histogram(http: httpx.AsyncClient, base: str) -> dict[float, float]:
     """Cumulative bucket counts of the commit->confirm histogram, by upper bound."""
-    text = (await http.get("/metrics")).text
+    text = (await http.get(f"{base}/metrics")).text
     buckets: dict[float, float] = {}
     for line in text.splitlines():
         if line.startswith(f"{HISTOGRAM}_bucket{{"):
@@ -264,12 +281,14 @@ async def last_outbox_id(database_url: str) -> int:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     service: Service | None = None
     base, database_url = args.base, args.database_url
+    metrics_base = args.metrics_base or base
     if base is None:
         if not args.database_url or not args.amqp_url:
             raise SystemExit("set DATABASE_URL and AMQP_URL (or pass --base and --database-url)")
-        service = Service(args.database_url, args.amqp_url)
+        service = Service(args.database_url, args.amqp_url, separate_relay=args.separate_relay)
         await service.start()
         base, database_url = service.base, service.database_url
+        metrics_base = service.metrics_base
     try:
         limits = httpx.Limits(max_connections=max(args.concurrency * 2, 64))
         async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
@@ -316,7 +335,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             # Let the warm-up's events be confirmed before the histogram's starting point.
             await asyncio.sleep(0.5)
-            buckets_before = await histogram(http)
+            buckets_before = await histogram(http, metrics_base)
             started = time.perf_counter()
             if args.rate > 0:
                 await paced()
@@ -326,7 +345,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             delays, unsent = (
                 await commit_to_confirm(database_url, before) if database_url else ([], 0)
             )
-            buckets_after = await histogram(http)
+            buckets_after = await histogram(http, metrics_base)
     finally:
         if service is not None:
             await service.stop()
@@ -338,9 +357,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "measured_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "lifecycles": args.lifecycles,
-        "mode": f"open loop, {args.rate} lifecycles/s"
-        if args.rate > 0
-        else f"closed loop, {args.concurrency} concurrent lifecycles",
+        "mode": (
+            f"open loop, {args.rate} lifecycles/s"
+            if args.rate > 0
+            else f"closed loop, {args.concurrency} concurrent lifecycles"
+        )
+        + (", relay in its own process" if args.separate_relay else ", relay embedded"),
         "lifecycles_per_second": round(args.lifecycles / wall, 2),
         "wall_seconds": round(wall, 3),
         "transition_requests": summary(transitions),
@@ -355,6 +377,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "outbox_write_to_confirm": summary(delays)
         | {"unsent_at_end": unsent, "source": "outbox table: sent_at - created_at"},
         "python": sys.version.split()[0],
+        # The machine is shared: the load it carried says how much these figures are worth.
+        "load_average_1_5_15": [round(value, 2) for value in os.getloadavg()],
         "cpus": os.cpu_count(),
     }
 
@@ -370,6 +394,12 @@ def main() -> int:
     parser.add_argument("--base", help="a running tickets service instead of starting one")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument("--amqp-url", default=os.environ.get("AMQP_URL"))
+    parser.add_argument(
+        "--separate-relay",
+        action="store_true",
+        help="run the relay as its own process (`relay` role) instead of inside the API",
+    )
+    parser.add_argument("--metrics-base", help="with --base: where the relay's /metrics is")
     parser.add_argument("--admin-username", default="admin")
     parser.add_argument(
         "--admin-password",
@@ -390,7 +420,9 @@ def main() -> int:
     for label, f in rows:
         print(f"{label:20s} n={f['count']:<5} p50={f['p50_ms']:8.2f} ms  p99={f['p99_ms']:8.2f} ms")
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"tickets_latency-{result['measured_at'].replace(':', '')}.json"
+    shape = f"rate{args.rate:g}" if args.rate > 0 else f"closed{args.concurrency}"
+    relay = "_separate_relay" if args.separate_relay else ""
+    out = RESULTS / f"tickets_latency_{shape}{relay}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written: bench/results/{out.name}")
     return 0
