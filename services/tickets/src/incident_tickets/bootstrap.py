@@ -21,7 +21,6 @@ from incident_tickets.adapters.sql_database import (
     async_database_url,
     create_engine,
     migrate,
-    session_factory,
 )
 from incident_tickets.adapters.sql_outbox import SqlOutboxStore
 from incident_tickets.adapters.sql_unit_of_work import SqlUnitOfWorkFactory
@@ -52,7 +51,6 @@ def build(
     relay_enabled = settings.embedded_relay if relay_enabled is None else relay_enabled
     url = async_database_url(settings.database_url, settings.data_dir)
     engine = create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size)
-    sessions = session_factory(engine)
     # The relay has connections of its own: under load it must not queue for the pool behind
     # the requests whose events it is about to publish.
     relay_engine = create_engine(url, pool_size=2, max_overflow=0)
@@ -66,7 +64,7 @@ def build(
         settings.amqp_url, Names(settings.namespace).events_exchange
     )
     relay = OutboxRelay(
-        SqlOutboxStore(session_factory(relay_engine)),
+        SqlOutboxStore(relay_engine),
         publisher,
         metrics,
         sweep_interval=settings.relay_sweep_interval,
@@ -96,7 +94,7 @@ def build(
         if channel is not None and relay_enabled
         else None
     )
-    uow = SqlUnitOfWorkFactory(sessions, after_commit, channel, sender)
+    uow = SqlUnitOfWorkFactory(engine, after_commit, channel, sender)
     hasher = Argon2PasswordHasher(
         time_cost=settings.argon2_time_cost,
         memory_cost_kib=settings.argon2_memory_cost_kib,

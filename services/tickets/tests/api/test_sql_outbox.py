@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from incident_contracts.enums import Role
 from incident_contracts.events import UserCreated, UserSnapshot
-from incident_tickets.adapters.sql_database import create_engine, migrate, session_factory
+from incident_tickets.adapters.sql_database import create_engine, migrate
 from incident_tickets.adapters.sql_outbox import SqlOutboxStore
 from incident_tickets.adapters.sql_unit_of_work import SqlUnitOfWorkFactory
 from incident_tickets.service.ports import OutboxMessage
@@ -37,25 +37,25 @@ def event(number: int) -> UserCreated:
 
 async def test_rows_are_committed_with_the_work_and_only_then(engine: AsyncEngine) -> None:
     committed: list[list[str]] = []
-    uow = SqlUnitOfWorkFactory(session_factory(engine), committed.append)
+    uow = SqlUnitOfWorkFactory(engine, committed.append)
     async with uow() as work:
         work.emit(event(1))
         work.emit(event(2))
         await work.commit()
     async with uow() as work:
         work.emit(event(3))  # never committed: rolled back on exit
-    store = SqlOutboxStore(session_factory(engine))
+    store = SqlOutboxStore(engine)
     assert await store.pending() == 2
     assert [len(ids) for ids in committed] == [2]
 
 
 async def test_a_failure_marks_only_the_confirmed_prefix(engine: AsyncEngine) -> None:
-    uow = SqlUnitOfWorkFactory(session_factory(engine))
+    uow = SqlUnitOfWorkFactory(engine)
     async with uow() as work:
         for number in range(1, 5):
             work.emit(event(number))
         await work.commit()
-    store = SqlOutboxStore(session_factory(engine))
+    store = SqlOutboxStore(engine)
     seen: list[int] = []
 
     async def second_fails(message: OutboxMessage) -> None:

@@ -10,8 +10,6 @@ from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
     create_async_engine,
 )
 
@@ -44,10 +42,6 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
     # restart the first statement on a dead connection fails, and SQLAlchemy then discards
     # the whole pool, so one request fails instead of every request paying.
     return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
-
-
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -12,38 +12,37 @@ import asyncio
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from incident_tickets.adapters.sql_repositories import as_utc
-from incident_tickets.adapters.sql_tables import OutboxRow
+from incident_tickets.adapters.sql_tables import OUTBOX
 from incident_tickets.service.ports import OutboxMessage, PublishFn
 
 
 class SqlOutboxStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
 
     async def publish_pending(self, publish: PublishFn, limit: int) -> int:
         sent: list[int] = []
         failure: BaseException | None = None
-        async with self._sessions() as session, session.begin():
-            unsent = col(OutboxRow.sent_at).is_(None)
+        async with self._engine.begin() as session:
+            unsent = OUTBOX.c.sent_at.is_(None)
             # One round trip: the claimable rows, and the oldest unsent id (locked or not).
             # (Not correlated: the minimum over the whole table, not over the outer row.)
-            oldest = select(func.min(OutboxRow.id)).where(unsent).correlate(None).scalar_subquery()
+            oldest = select(func.min(OUTBOX.c.id)).where(unsent).correlate(None).scalar_subquery()
             claimed = (
                 await session.execute(
-                    select(OutboxRow, oldest.label("oldest"))
+                    select(OUTBOX, oldest.label("oldest"))
                     .where(unsent)
-                    .order_by(col(OutboxRow.id))
+                    .order_by(OUTBOX.c.id)
                     .limit(limit)
-                    .with_for_update(skip_locked=True, of=OutboxRow)
+                    .with_for_update(skip_locked=True, of=OUTBOX)
                 )
             ).all()
             if not claimed:
                 return 0
-            if claimed[0].oldest != claimed[0][0].id:
+            if claimed[0].oldest != claimed[0].id:
                 return 0  # another relay holds older rows; publishing now would reorder
             messages = [
                 OutboxMessage(
@@ -53,8 +52,7 @@ class SqlOutboxStore:
                     body=row.body,
                     created_at=as_utc(row.created_at),
                 )
-                for row, _ in claimed
-                if row.id is not None
+                for row in claimed
             ]
             # Pipelined: every message is written to the channel in id order at once and the
             # confirms are awaited together (the channel keeps the order; waiting for each
@@ -72,17 +70,15 @@ class SqlOutboxStore:
             # Recorded even when a later publish failed: confirmed rows must not go out twice.
             if sent:
                 await session.execute(
-                    update(OutboxRow)
-                    .where(col(OutboxRow.id).in_(sent))
-                    .values(sent_at=datetime.now(UTC))
+                    update(OUTBOX).where(OUTBOX.c.id.in_(sent)).values(sent_at=datetime.now(UTC))
                 )
         if failure is not None:
             raise failure
         return len(sent)
 
     async def pending(self) -> int:
-        async with self._sessions() as session:
+        async with self._engine.connect() as session:
             count = await session.scalar(
-                select(func.count()).select_from(OutboxRow).where(col(OutboxRow.sent_at).is_(None))
+                select(func.count()).select_from(OUTBOX).where(OUTBOX.c.sent_at.is_(None))
             )
             return int(count or 0)

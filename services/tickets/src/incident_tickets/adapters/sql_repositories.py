@@ -1,6 +1,8 @@
-"""The repositories of ``service.ports`` over an SQLAlchemy async session.
+"""The repositories of ``service.ports`` over one SQLAlchemy async connection.
 
-Rows are mapped to domain objects and back here. SQLite drops time zones, so every datetime
+Rows are mapped to domain objects and back here. The statements are SQLAlchemy Core over the
+tables of ``sql_tables`` (no ORM identity map or unit of work: they are on every request's
+path, and the domain objects are the only state). SQLite drops time zones, so every datetime
 read back is made UTC again (the service only ever stores UTC).
 """
 
@@ -8,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
 
 from incident_contracts.enums import Category, Priority, Role, TicketStatus
 from incident_tickets.adapters.sql_tables import (
@@ -28,6 +31,15 @@ from incident_tickets.domain.tickets import Ticket
 from incident_tickets.domain.users import Actor, User
 from incident_tickets.service.ports import RefreshTokenRecord
 
+USERS: Table = SQLModel.metadata.tables[UserRow.__tablename__]
+PROJECTS: Table = SQLModel.metadata.tables[ProjectRow.__tablename__]
+TICKETS: Table = SQLModel.metadata.tables[TicketRow.__tablename__]
+ASSIGNEES: Table = SQLModel.metadata.tables[TicketAssigneeRow.__tablename__]
+REFRESH_TOKENS: Table = SQLModel.metadata.tables[RefreshTokenRow.__tablename__]
+
+Row = Any
+"""A result row of one of these tables: its columns are attributes (``row.title``)."""
+
 
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
@@ -42,7 +54,7 @@ def as_utc(value: datetime) -> datetime:
 
 
 # --- users --------------------------------------------------------------------------
-def _user(row: UserRow) -> User:
+def _user(row: Row) -> User:
     return User(
         id=row.id,
         username=row.username,
@@ -55,89 +67,93 @@ def _user(row: UserRow) -> User:
 
 
 class SqlUserRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._session = session
 
     async def add(self, user: User) -> User:
-        row = UserRow(
-            username=user.username,
-            full_name=user.full_name,
-            role=user.role.value,
-            password_hash=user.password_hash,
-            is_active=user.is_active,
-            created_at=user.created_at or datetime.now(UTC),
+        statement = (
+            insert(USERS)
+            .values(
+                username=user.username,
+                full_name=user.full_name,
+                role=user.role.value,
+                password_hash=user.password_hash,
+                is_active=user.is_active,
+                created_at=user.created_at or datetime.now(UTC),
+            )
+            .returning(USERS.c.id)
         )
-        self._session.add(row)
         try:
-            await self._session.flush()
+            user.id = (await self._session.execute(statement)).scalar_one()
         except IntegrityError as error:
             raise UsernameTaken(user.username) from error
-        user.id = row.id
         return user
 
     async def get(self, user_id: int) -> User | None:
-        row = await self._session.get(UserRow, user_id)
+        row = (await self._session.execute(select(USERS).where(USERS.c.id == user_id))).first()
         return _user(row) if row else None
 
     async def get_by_username(self, username: str) -> User | None:
-        row = await self._session.scalar(select(UserRow).where(col(UserRow.username) == username))
+        query = select(USERS).where(USERS.c.username == username)
+        row = (await self._session.execute(query)).first()
         return _user(row) if row else None
 
     async def get_many(self, user_ids: Sequence[int]) -> dict[int, User]:
         if not user_ids:
             return {}
-        rows = await self._session.scalars(select(UserRow).where(col(UserRow.id).in_(user_ids)))
-        return {row.id: _user(row) for row in rows if row.id is not None}
+        rows = await self._session.execute(select(USERS).where(USERS.c.id.in_(user_ids)))
+        return {row.id: _user(row) for row in rows}
 
     async def save(self, user: User) -> None:
         await self._session.execute(
-            update(UserRow)
-            .where(col(UserRow.id) == user.id)
+            update(USERS)
+            .where(USERS.c.id == user.id)
             .values(full_name=user.full_name, role=user.role.value, is_active=user.is_active)
         )
 
     async def newest(self, *, role: Role | None, limit: int, offset: int) -> list[User]:
-        query = select(UserRow).order_by(col(UserRow.id).desc()).limit(limit).offset(offset)
+        query = select(USERS).order_by(USERS.c.id.desc()).limit(limit).offset(offset)
         if role is not None:
-            query = query.where(col(UserRow.role) == role.value)
-        return [_user(row) for row in await self._session.scalars(query)]
+            query = query.where(USERS.c.role == role.value)
+        return [_user(row) for row in await self._session.execute(query)]
 
     async def list_after(self, after_id: int, limit: int) -> list[User]:
-        query = (
-            select(UserRow).where(col(UserRow.id) > after_id).order_by(col(UserRow.id)).limit(limit)
-        )
-        return [_user(row) for row in await self._session.scalars(query)]
+        query = select(USERS).where(USERS.c.id > after_id).order_by(USERS.c.id).limit(limit)
+        return [_user(row) for row in await self._session.execute(query)]
 
 
 # --- projects -----------------------------------------------------------------------
-def _project(row: ProjectRow) -> Project:
+def _project(row: Row) -> Project:
     return Project(id=row.id, name=row.name, created_at=as_utc(row.created_at))
 
 
 class SqlProjectRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._session = session
 
     async def add(self, project: Project) -> Project:
-        row = ProjectRow(name=project.name, created_at=project.created_at)
-        self._session.add(row)
-        await self._session.flush()
-        project.id = row.id
+        statement = (
+            insert(PROJECTS)
+            .values(name=project.name, created_at=project.created_at)
+            .returning(PROJECTS.c.id)
+        )
+        project.id = (await self._session.execute(statement)).scalar_one()
         return project
 
     async def get(self, project_id: int) -> Project | None:
-        row = await self._session.get(ProjectRow, project_id)
+        query = select(PROJECTS).where(PROJECTS.c.id == project_id)
+        row = (await self._session.execute(query)).first()
         return _project(row) if row else None
 
     async def get_many(self, project_ids: Sequence[int]) -> dict[int, Project]:
         if not project_ids:
             return {}
-        query = select(ProjectRow).where(col(ProjectRow.id).in_(project_ids))
-        return {row.id: _project(row) for row in await self._session.scalars(query) if row.id}
+        query = select(PROJECTS).where(PROJECTS.c.id.in_(project_ids))
+        return {row.id: _project(row) for row in await self._session.execute(query)}
 
     async def newest(self, *, limit: int, offset: int) -> list[Project]:
-        query = select(ProjectRow).order_by(col(ProjectRow.id).desc()).limit(limit).offset(offset)
-        return [_project(row) for row in await self._session.scalars(query)]
+        query = select(PROJECTS).order_by(PROJECTS.c.id.desc()).limit(limit).offset(offset)
+        return [_project(row) for row in await self._session.execute(query)]
 
 
 # --- tickets ------------------------------------------------------------------------
@@ -155,7 +171,7 @@ _TICKET_FIELDS = (
 )
 
 
-def _ticket(row: TicketRow, assignee_ids: list[int]) -> Ticket:
+def _ticket(row: Row, assignee_ids: list[int]) -> Ticket:
     return Ticket(
         id=row.id,
         title=row.title,
@@ -190,25 +206,23 @@ def _ticket_values(ticket: Ticket) -> dict[str, object]:
 
 
 class SqlTicketRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._session = session
         # Assignees as stored, per ticket loaded in this unit of work: ``save`` inserts only
         # the new ones without reading them again (assignees are only ever added).
         self._stored_assignees: dict[int, list[int]] = {}
 
     async def add(self, ticket: Ticket) -> Ticket:
-        row = TicketRow.model_validate(_ticket_values(ticket))
-        self._session.add(row)
-        await self._session.flush()
-        ticket.id = row.id
+        statement = insert(TICKETS).values(_ticket_values(ticket)).returning(TICKETS.c.id)
+        ticket.id = (await self._session.execute(statement)).scalar_one()
         await self._add_assignees(ticket, [])
         return ticket
 
     async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
-        query = select(TicketRow).where(col(TicketRow.id) == ticket_id)
+        query = select(TICKETS).where(TICKETS.c.id == ticket_id)
         if for_update:
             query = query.with_for_update()  # ignored by SQLite, which locks the whole file
-        row = await self._session.scalar(query)
+        row = (await self._session.execute(query)).first()
         if row is None:
             return None
         # A query of its own, after the lock: a statement that waited for the lock sees only
@@ -221,7 +235,7 @@ class SqlTicketRepository:
     async def save(self, ticket: Ticket) -> None:
         assert ticket.id is not None, "only a stored ticket is saved"
         await self._session.execute(
-            update(TicketRow).where(col(TicketRow.id) == ticket.id).values(_ticket_values(ticket))
+            update(TICKETS).where(TICKETS.c.id == ticket.id).values(_ticket_values(ticket))
         )
         stored = self._stored_assignees.get(ticket.id)
         if stored is None:
@@ -229,45 +243,45 @@ class SqlTicketRepository:
         await self._add_assignees(ticket, stored)
 
     async def list_visible(self, actor: Actor, *, limit: int, offset: int) -> list[Ticket]:
-        query = select(TicketRow).order_by(col(TicketRow.id).desc()).limit(limit).offset(offset)
+        query = select(TICKETS).order_by(TICKETS.c.id.desc()).limit(limit).offset(offset)
         if actor.role is Role.CLIENT:
-            query = query.where(col(TicketRow.created_by_id) == actor.id)
+            query = query.where(TICKETS.c.created_by_id == actor.id)
         elif actor.role is Role.DEVELOPER:
-            assigned = select(col(TicketAssigneeRow.ticket_id)).where(
-                col(TicketAssigneeRow.user_id) == actor.id
-            )
-            query = query.where(col(TicketRow.id).in_(assigned))
-        rows = list(await self._session.scalars(query))
-        assignees = await self._assignees([row.id for row in rows if row.id is not None])
-        return [_ticket(row, assignees.get(row.id or 0, [])) for row in rows]
+            assigned = select(ASSIGNEES.c.ticket_id).where(ASSIGNEES.c.user_id == actor.id)
+            query = query.where(TICKETS.c.id.in_(assigned))
+        rows = list(await self._session.execute(query))
+        assignees = await self._assignees([row.id for row in rows])
+        return [_ticket(row, assignees.get(row.id, [])) for row in rows]
 
     async def _assignees(self, ticket_ids: list[int]) -> dict[int, list[int]]:
         if not ticket_ids:
             return {}
         query = (
-            select(TicketAssigneeRow)
-            .where(col(TicketAssigneeRow.ticket_id).in_(ticket_ids))
-            .order_by(col(TicketAssigneeRow.ticket_id), col(TicketAssigneeRow.position))
+            select(ASSIGNEES.c.ticket_id, ASSIGNEES.c.user_id)
+            .where(ASSIGNEES.c.ticket_id.in_(ticket_ids))
+            .order_by(ASSIGNEES.c.ticket_id, ASSIGNEES.c.position)
         )
         result: dict[int, list[int]] = {}
-        for row in await self._session.scalars(query):
-            result.setdefault(row.ticket_id, []).append(row.user_id)
+        for ticket_id, user_id in await self._session.execute(query):
+            result.setdefault(ticket_id, []).append(user_id)
         return result
 
     async def _add_assignees(self, ticket: Ticket, stored: list[int]) -> None:
         assert ticket.id is not None
         new = [user_id for user_id in ticket.assignee_ids if user_id not in stored]
         self._stored_assignees[ticket.id] = [*stored, *new]
-        for position, user_id in enumerate(new, start=len(stored)):
-            self._session.add(
-                TicketAssigneeRow(ticket_id=ticket.id, user_id=user_id, position=position)
-            )
         if new:
-            await self._session.flush()
+            await self._session.execute(
+                insert(ASSIGNEES),
+                [
+                    {"ticket_id": ticket.id, "user_id": user_id, "position": position}
+                    for position, user_id in enumerate(new, start=len(stored))
+                ],
+            )
 
 
 # --- refresh tokens -----------------------------------------------------------------
-def _refresh(row: RefreshTokenRow) -> RefreshTokenRecord:
+def _refresh(row: Row) -> RefreshTokenRecord:
     return RefreshTokenRecord(
         jti=row.jti,
         family=row.family,
@@ -280,12 +294,12 @@ def _refresh(row: RefreshTokenRow) -> RefreshTokenRecord:
 
 
 class SqlRefreshTokenRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._session = session
 
     async def add(self, record: RefreshTokenRecord) -> None:
-        self._session.add(
-            RefreshTokenRow(
+        await self._session.execute(
+            insert(REFRESH_TOKENS).values(
                 jti=record.jti,
                 family=record.family,
                 user_id=record.user_id,
@@ -293,23 +307,22 @@ class SqlRefreshTokenRepository:
                 expires_at=record.expires_at,
             )
         )
-        await self._session.flush()
 
     async def get(self, jti: str, *, for_update: bool = False) -> RefreshTokenRecord | None:
-        query = select(RefreshTokenRow).where(col(RefreshTokenRow.jti) == jti)
+        query = select(REFRESH_TOKENS).where(REFRESH_TOKENS.c.jti == jti)
         if for_update:
             query = query.with_for_update()
-        row = await self._session.scalar(query)
+        row = (await self._session.execute(query)).first()
         return _refresh(row) if row else None
 
     async def mark_used(self, jti: str, at: datetime) -> None:
         await self._session.execute(
-            update(RefreshTokenRow).where(col(RefreshTokenRow.jti) == jti).values(used_at=at)
+            update(REFRESH_TOKENS).where(REFRESH_TOKENS.c.jti == jti).values(used_at=at)
         )
 
     async def revoke_family(self, family: str, at: datetime) -> None:
         await self._session.execute(
-            update(RefreshTokenRow)
-            .where(col(RefreshTokenRow.family) == family)
-            .values(revoked_at=func.coalesce(RefreshTokenRow.revoked_at, at))
+            update(REFRESH_TOKENS)
+            .where(REFRESH_TOKENS.c.family == family)
+            .values(revoked_at=func.coalesce(REFRESH_TOKENS.c.revoked_at, at))
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, Table, text
 from sqlmodel import Field, SQLModel
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
@@ -97,3 +97,7 @@ class OutboxRow(SQLModel, table=True):
     body: str
     created_at: datetime = Field(sa_type=_UTC)
     sent_at: datetime | None = Field(default=None, sa_type=_UTC)
+
+
+OUTBOX: Table = SQLModel.metadata.tables[OutboxRow.__tablename__]
+"""The outbox as a Core table: written and claimed on every request's path, without the ORM."""

@@ -1,4 +1,4 @@
-"""The unit of work over one SQLAlchemy session; the outbox rows go in the same commit."""
+"""The unit of work over one database connection; the outbox rows go in the same commit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Self
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from incident_tickets.adapters.sql_repositories import (
     SqlProjectRepository,
@@ -16,7 +16,7 @@ from incident_tickets.adapters.sql_repositories import (
     SqlTicketRepository,
     SqlUserRepository,
 )
-from incident_tickets.adapters.sql_tables import OutboxRow
+from incident_tickets.adapters.sql_tables import OUTBOX
 from incident_tickets.service.ports import (
     OutboxEvent,
     ProjectRepository,
@@ -38,7 +38,7 @@ class SqlUnitOfWork:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         after_commit: AfterCommit | None = None,
         notify_channel: str | None = None,
         notify_sender: str = "",
@@ -46,15 +46,16 @@ class SqlUnitOfWork:
         read_only: bool = False,
     ) -> None:
         self._read_only = read_only
-        self._sessions = sessions
+        self._engine = engine
         self._after_commit = after_commit
         self._notify_channel = notify_channel
         self._notify_sender = notify_sender
         self._events: list[OutboxEvent] = []
-        self._session: AsyncSession | None = None
+        self._session: AsyncConnection | None = None
 
     async def __aenter__(self) -> Self:
-        self._session = session = self._sessions()
+        # The transaction begins with the first statement ("commit as you go").
+        self._session = session = await self._engine.connect()
         self.users = SqlUserRepository(session)
         self.projects = SqlProjectRepository(session)
         self.tickets = SqlTicketRepository(session)
@@ -95,11 +96,11 @@ class SqlUnitOfWork:
         if rows and self._notify_channel is not None:
             # One round trip: the rows, and a NOTIFY that PostgreSQL delivers on commit only,
             # so relays in other processes wake up as soon as the rows are visible.
-            written = insert(OutboxRow).values(rows).cte("written")
+            written = insert(OUTBOX).values(rows).cte("written")
             notify = func.pg_notify(self._notify_channel, self._notify_sender)
             await self._session.execute(select(notify).add_cte(written))
         elif rows:
-            await self._session.execute(insert(OutboxRow).values(rows))
+            await self._session.execute(insert(OUTBOX).values(rows))
         await self._session.commit()
         if events and self._after_commit is not None:
             self._after_commit([str(event.event_id) for event in events])
@@ -108,27 +109,24 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         after_commit: AfterCommit | None = None,
         notify_channel: str | None = None,
         notify_sender: str = "",
     ) -> None:
         """``notify_channel``: PostgreSQL only, see ``adapters.pg_commit_listener``;
         ``notify_sender`` lets this process's listener skip its own notifications."""
-        self._sessions = sessions
+        self._engine = engine
         # Same pool, autocommit: a read is one round trip, without BEGIN and ROLLBACK.
-        self._read_sessions = async_sessionmaker(
-            sessions.kw["bind"].execution_options(isolation_level="AUTOCOMMIT"),
-            expire_on_commit=False,
-        )
+        self._read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.after_commit = after_commit
         self._notify_channel = notify_channel
         self._notify_sender = notify_sender
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(
-            self._sessions, self.after_commit, self._notify_channel, self._notify_sender
+            self._engine, self.after_commit, self._notify_channel, self._notify_sender
         )
 
     def reading(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._read_sessions, read_only=True)
+        return SqlUnitOfWork(self._read_engine, read_only=True)
