@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from incident_tickets.adapters.sql_repositories import (
@@ -24,6 +24,15 @@ from incident_tickets.service.ports import (
     TicketRepository,
     UserRepository,
 )
+
+_WRITE_AND_NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("sender"))).add_cte(
+    insert(OUTBOX)
+    .values(
+        {name: bindparam(f"p_{name}") for name in ("event_id", "event_type", "body", "created_at")}
+    )
+    .cte("written")
+)
+"""One outbox row and the NOTIFY for it (PostgreSQL), built once."""
 
 AfterCommit = Callable[[list[str]], None]
 """Called right after a commit with the ids of the events it wrote (the relay's wake-up and
@@ -93,9 +102,15 @@ class SqlUnitOfWork:
             }
             for event in events
         ]
-        if rows and self._notify_channel is not None:
-            # One round trip: the rows, and a NOTIFY that PostgreSQL delivers on commit only,
-            # so relays in other processes wake up as soon as the rows are visible.
+        if len(rows) == 1 and self._notify_channel is not None:
+            # One round trip: the row, and a NOTIFY that PostgreSQL delivers on commit only,
+            # so relays in other processes wake up as soon as the row is visible.
+            parameters = {f"p_{name}": value for name, value in rows[0].items()}
+            await self._session.execute(
+                _WRITE_AND_NOTIFY,
+                {**parameters, "channel": self._notify_channel, "sender": self._notify_sender},
+            )
+        elif rows and self._notify_channel is not None:
             written = insert(OUTBOX).values(rows).cte("written")
             notify = func.pg_notify(self._notify_channel, self._notify_sender)
             await self._session.execute(select(notify).add_cte(written))
