@@ -25,8 +25,12 @@ class Settings(BaseSettings):
     )
 
     host: str = "127.0.0.1"
+    """Interface the API (and the standalone relay's probes) listen on (`0.0.0.0` in
+    containers)."""
     port: int = 8001
+    """Port of the tickets API."""
     log_level: str = "INFO"
+    """Log level (`DEBUG`, `INFO`, `WARNING`, ...); one line per record on stderr."""
     data_dir: Path = Path("data")
     """Where the SQLite file and a generated signing key live when nothing else is configured."""
 
@@ -34,6 +38,7 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("TICKETS_DATABASE_URL", "DATABASE_URL")
     )
     migrate_on_start: bool = True
+    """Apply the Alembic migrations at start (replicas take turns); `migrate` does it alone."""
     db_pool_size: int = 10
     """Connections kept for requests (as many more may be opened under bursts); the relay
     has two of its own."""
@@ -55,20 +60,29 @@ class Settings(BaseSettings):
     """Health, readiness and metrics of the standalone relay (``python -m incident_tickets
     relay``)."""
     relay_batch_size: int = 200
+    """Outbox rows claimed and published (pipelined) per relay transaction."""
     relay_backoff_initial: float = 0.2
+    """Seconds before the relay's first reconnection attempt when RabbitMQ is unreachable."""
     relay_backoff_max: float = 5.0
+    """Longest wait between reconnection attempts (the backoff doubles up to it)."""
 
     jwt_issuer: str = Field(default=DEFAULT_ISSUER, validation_alias="JWT_ISSUER")
     jwt_audience: str = Field(default=DEFAULT_AUDIENCE, validation_alias="JWT_AUDIENCE")
     jwt_private_key: SecretStr | None = None
     """An Ed25519 private key in PEM; else ``jwt_private_key_file``; else one generated once."""
     jwt_private_key_file: Path | None = None
+    """A file holding the Ed25519 private key in PEM (used when the key itself is not set)."""
     access_token_ttl_seconds: int = 15 * 60
+    """Lifetime of access tokens."""
     refresh_token_ttl_seconds: int = 7 * 24 * 3600
+    """Lifetime of refresh tokens (each is usable once: refreshing rotates it)."""
 
     argon2_time_cost: int = 3
+    """Argon2id iterations per password hash (lower it only for tests)."""
     argon2_memory_cost_kib: int = 65536
+    """Argon2id memory per password hash, in KiB."""
     argon2_parallelism: int = 4
+    """Argon2id lanes per password hash."""
 
     bootstrap_admin_username: str | None = Field(
         default=None, validation_alias="BOOTSTRAP_ADMIN_USERNAME"
@@ -77,6 +91,7 @@ class Settings(BaseSettings):
         default=None, validation_alias="BOOTSTRAP_ADMIN_PASSWORD"
     )
     bootstrap_admin_full_name: str = "Administrator"
+    """Full name given to the bootstrap admin when it is created."""
 
     @property
     def generated_key_path(self) -> Path:
