@@ -26,13 +26,13 @@ class SqlOutboxStore:
     async def publish_pending(self, publish: PublishFn, limit: int) -> int:
         sent: list[int] = []
         failure: BaseException | None = None
-        async with self._engine.begin() as session:
+        async with self._engine.begin() as connection:
             unsent = OUTBOX.c.sent_at.is_(None)
             # One round trip: the claimable rows, and the oldest unsent id (locked or not).
             # (Not correlated: the minimum over the whole table, not over the outer row.)
             oldest = select(func.min(OUTBOX.c.id)).where(unsent).correlate(None).scalar_subquery()
             claimed = (
-                await session.execute(
+                await connection.execute(
                     select(OUTBOX, oldest.label("oldest"))
                     .where(unsent)
                     .order_by(OUTBOX.c.id)
@@ -69,7 +69,7 @@ class SqlOutboxStore:
                 sent.append(message.id)
             # Recorded even when a later publish failed: confirmed rows must not go out twice.
             if sent:
-                await session.execute(
+                await connection.execute(
                     update(OUTBOX).where(OUTBOX.c.id.in_(sent)).values(sent_at=datetime.now(UTC))
                 )
         if failure is not None:
@@ -77,8 +77,8 @@ class SqlOutboxStore:
         return len(sent)
 
     async def pending(self) -> int:
-        async with self._engine.connect() as session:
-            count = await session.scalar(
+        async with self._engine.connect() as connection:
+            count = await connection.scalar(
                 select(func.count()).select_from(OUTBOX).where(OUTBOX.c.sent_at.is_(None))
             )
             return int(count or 0)

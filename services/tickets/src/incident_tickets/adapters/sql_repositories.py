@@ -85,8 +85,8 @@ def _user(row: Row) -> User:
 
 
 class SqlUserRepository:
-    def __init__(self, session: AsyncConnection) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def add(self, user: User) -> User:
         statement = (
@@ -102,28 +102,28 @@ class SqlUserRepository:
             .returning(USERS.c.id)
         )
         try:
-            user.id = (await self._session.execute(statement)).scalar_one()
+            user.id = (await self._connection.execute(statement)).scalar_one()
         except IntegrityError as error:
             raise UsernameTaken(user.username) from error
         return user
 
     async def get(self, user_id: int) -> User | None:
-        row = (await self._session.execute(_USER_BY_ID, {"user_id": user_id})).first()
+        row = (await self._connection.execute(_USER_BY_ID, {"user_id": user_id})).first()
         return _user(row) if row else None
 
     async def get_by_username(self, username: str) -> User | None:
         query = select(USERS).where(USERS.c.username == username)
-        row = (await self._session.execute(query)).first()
+        row = (await self._connection.execute(query)).first()
         return _user(row) if row else None
 
     async def get_many(self, user_ids: Sequence[int]) -> dict[int, User]:
         if not user_ids:
             return {}
-        rows = await self._session.execute(_USERS_BY_IDS, {"user_ids": list(user_ids)})
+        rows = await self._connection.execute(_USERS_BY_IDS, {"user_ids": list(user_ids)})
         return {row.id: _user(row) for row in rows}
 
     async def save(self, user: User) -> None:
-        await self._session.execute(
+        await self._connection.execute(
             update(USERS)
             .where(USERS.c.id == user.id)
             .values(full_name=user.full_name, role=user.role.value, is_active=user.is_active)
@@ -133,11 +133,11 @@ class SqlUserRepository:
         query = select(USERS).order_by(USERS.c.id.desc()).limit(limit).offset(offset)
         if role is not None:
             query = query.where(USERS.c.role == role.value)
-        return [_user(row) for row in await self._session.execute(query)]
+        return [_user(row) for row in await self._connection.execute(query)]
 
     async def list_after(self, after_id: int, limit: int) -> list[User]:
         query = select(USERS).where(USERS.c.id > after_id).order_by(USERS.c.id).limit(limit)
-        return [_user(row) for row in await self._session.execute(query)]
+        return [_user(row) for row in await self._connection.execute(query)]
 
 
 # --- projects -----------------------------------------------------------------------
@@ -146,8 +146,8 @@ def _project(row: Row) -> Project:
 
 
 class SqlProjectRepository:
-    def __init__(self, session: AsyncConnection) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def add(self, project: Project) -> Project:
         statement = (
@@ -155,22 +155,22 @@ class SqlProjectRepository:
             .values(name=project.name, created_at=project.created_at)
             .returning(PROJECTS.c.id)
         )
-        project.id = (await self._session.execute(statement)).scalar_one()
+        project.id = (await self._connection.execute(statement)).scalar_one()
         return project
 
     async def get(self, project_id: int) -> Project | None:
-        row = (await self._session.execute(_PROJECT_BY_ID, {"project_id": project_id})).first()
+        row = (await self._connection.execute(_PROJECT_BY_ID, {"project_id": project_id})).first()
         return _project(row) if row else None
 
     async def get_many(self, project_ids: Sequence[int]) -> dict[int, Project]:
         if not project_ids:
             return {}
-        rows = await self._session.execute(_PROJECTS_BY_IDS, {"project_ids": list(project_ids)})
+        rows = await self._connection.execute(_PROJECTS_BY_IDS, {"project_ids": list(project_ids)})
         return {row.id: _project(row) for row in rows}
 
     async def newest(self, *, limit: int, offset: int) -> list[Project]:
         query = select(PROJECTS).order_by(PROJECTS.c.id.desc()).limit(limit).offset(offset)
-        return [_project(row) for row in await self._session.execute(query)]
+        return [_project(row) for row in await self._connection.execute(query)]
 
 
 # --- tickets ------------------------------------------------------------------------
@@ -223,21 +223,21 @@ def _ticket_values(ticket: Ticket) -> dict[str, object]:
 
 
 class SqlTicketRepository:
-    def __init__(self, session: AsyncConnection) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
         # Assignees as stored, per ticket loaded in this unit of work: ``save`` inserts only
         # the new ones without reading them again (assignees are only ever added).
         self._stored_assignees: dict[int, list[int]] = {}
 
     async def add(self, ticket: Ticket) -> Ticket:
         statement = insert(TICKETS).values(_ticket_values(ticket)).returning(TICKETS.c.id)
-        ticket.id = (await self._session.execute(statement)).scalar_one()
+        ticket.id = (await self._connection.execute(statement)).scalar_one()
         await self._add_assignees(ticket, [])
         return ticket
 
     async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
         query = _TICKET_BY_ID_LOCKED if for_update else _TICKET_BY_ID
-        row = (await self._session.execute(query, {"ticket_id": ticket_id})).first()
+        row = (await self._connection.execute(query, {"ticket_id": ticket_id})).first()
         if row is None:
             return None
         # A query of its own, after the lock: a statement that waited for the lock sees only
@@ -249,7 +249,7 @@ class SqlTicketRepository:
 
     async def save(self, ticket: Ticket) -> None:
         assert ticket.id is not None, "only a stored ticket is saved"
-        await self._session.execute(
+        await self._connection.execute(
             _UPDATE_TICKET, {"ticket_id": ticket.id, **_ticket_values(ticket)}
         )
         stored = self._stored_assignees.get(ticket.id)
@@ -264,7 +264,7 @@ class SqlTicketRepository:
         elif actor.role is Role.DEVELOPER:
             assigned = select(ASSIGNEES.c.ticket_id).where(ASSIGNEES.c.user_id == actor.id)
             query = query.where(TICKETS.c.id.in_(assigned))
-        rows = list(await self._session.execute(query))
+        rows = list(await self._connection.execute(query))
         assignees = await self._assignees([row.id for row in rows])
         return [_ticket(row, assignees.get(row.id, [])) for row in rows]
 
@@ -272,7 +272,7 @@ class SqlTicketRepository:
         if not ticket_ids:
             return {}
         result: dict[int, list[int]] = {}
-        rows = await self._session.execute(_ASSIGNEES_OF, {"ticket_ids": ticket_ids})
+        rows = await self._connection.execute(_ASSIGNEES_OF, {"ticket_ids": ticket_ids})
         for ticket_id, user_id in rows:
             result.setdefault(ticket_id, []).append(user_id)
         return result
@@ -282,7 +282,7 @@ class SqlTicketRepository:
         new = [user_id for user_id in ticket.assignee_ids if user_id not in stored]
         self._stored_assignees[ticket.id] = [*stored, *new]
         if new:
-            await self._session.execute(
+            await self._connection.execute(
                 insert(ASSIGNEES),
                 [
                     {"ticket_id": ticket.id, "user_id": user_id, "position": position}
@@ -305,11 +305,11 @@ def _refresh(row: Row) -> RefreshTokenRecord:
 
 
 class SqlRefreshTokenRepository:
-    def __init__(self, session: AsyncConnection) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def add(self, record: RefreshTokenRecord) -> None:
-        await self._session.execute(
+        await self._connection.execute(
             insert(REFRESH_TOKENS).values(
                 jti=record.jti,
                 family=record.family,
@@ -323,16 +323,16 @@ class SqlRefreshTokenRepository:
         query = select(REFRESH_TOKENS).where(REFRESH_TOKENS.c.jti == jti)
         if for_update:
             query = query.with_for_update()
-        row = (await self._session.execute(query)).first()
+        row = (await self._connection.execute(query)).first()
         return _refresh(row) if row else None
 
     async def mark_used(self, jti: str, at: datetime) -> None:
-        await self._session.execute(
+        await self._connection.execute(
             update(REFRESH_TOKENS).where(REFRESH_TOKENS.c.jti == jti).values(used_at=at)
         )
 
     async def revoke_family(self, family: str, at: datetime) -> None:
-        await self._session.execute(
+        await self._connection.execute(
             update(REFRESH_TOKENS)
             .where(REFRESH_TOKENS.c.family == family)
             .values(revoked_at=func.coalesce(REFRESH_TOKENS.c.revoked_at, at))

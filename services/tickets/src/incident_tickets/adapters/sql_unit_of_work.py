@@ -60,15 +60,15 @@ class SqlUnitOfWork:
         self._notify_channel = notify_channel
         self._notify_sender = notify_sender
         self._events: list[OutboxEvent] = []
-        self._session: AsyncConnection | None = None
+        self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> Self:
         # The transaction begins with the first statement ("commit as you go").
-        self._session = session = await self._engine.connect()
-        self.users = SqlUserRepository(session)
-        self.projects = SqlProjectRepository(session)
-        self.tickets = SqlTicketRepository(session)
-        self.refresh_tokens = SqlRefreshTokenRepository(session)
+        self._connection = connection = await self._engine.connect()
+        self.users = SqlUserRepository(connection)
+        self.projects = SqlProjectRepository(connection)
+        self.tickets = SqlTicketRepository(connection)
+        self.refresh_tokens = SqlRefreshTokenRepository(connection)
         self._events = []
         return self
 
@@ -78,18 +78,18 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        assert self._session is not None
+        assert self._connection is not None
         try:
-            await self._session.rollback()  # nothing to undo after a commit
+            await self._connection.rollback()  # nothing to undo after a commit
         finally:
-            await self._session.close()
-            self._session = None
+            await self._connection.close()
+            self._connection = None
 
     def emit(self, event: OutboxEvent) -> None:
         self._events.append(event)
 
     async def commit(self) -> None:
-        assert self._session is not None, "commit inside `async with`"
+        assert self._connection is not None, "commit inside `async with`"
         assert not self._read_only, "a reading unit of work cannot commit"
         events, self._events = self._events, []
         now = datetime.now(UTC)
@@ -106,17 +106,17 @@ class SqlUnitOfWork:
             # One round trip: the row, and a NOTIFY that PostgreSQL delivers on commit only,
             # so relays in other processes wake up as soon as the row is visible.
             parameters = {f"p_{name}": value for name, value in rows[0].items()}
-            await self._session.execute(
+            await self._connection.execute(
                 _WRITE_AND_NOTIFY,
                 {**parameters, "channel": self._notify_channel, "sender": self._notify_sender},
             )
         elif rows and self._notify_channel is not None:
             written = insert(OUTBOX).values(rows).cte("written")
             notify = func.pg_notify(self._notify_channel, self._notify_sender)
-            await self._session.execute(select(notify).add_cte(written))
+            await self._connection.execute(select(notify).add_cte(written))
         elif rows:
-            await self._session.execute(insert(OUTBOX).values(rows))
-        await self._session.commit()
+            await self._connection.execute(insert(OUTBOX).values(rows))
+        await self._connection.commit()
         if events and self._after_commit is not None:
             self._after_commit([str(event.event_id) for event in events])
 
