@@ -248,3 +248,19 @@ def wait_for_readyz(url: str, status: int, attempts: int = 300) -> dict[str, Any
             return body
         time.sleep(0.1)
     raise AssertionError(f"/readyz never answered {status}: {body}")
+
+
+async def test_sigterm_drains_and_exits_cleanly(
+    infra: Infra, namespace: str, service: list[RunningTickets]
+) -> None:
+    async with EventTap(infra.amqp_url, namespace) as tap:
+        tickets = start(infra, namespace, service)
+        admin = TicketsApi(tickets.url).login_as(tickets.admin_username, tickets.admin_password)
+        created = admin.create_user("CLIENT")
+        async with httpx.AsyncClient() as http:
+            metrics = (await http.get(f"{tickets.url}/metrics")).text
+        assert "tickets_request_to_commit_seconds_count 1.0" in metrics
+        assert tickets.process.terminate() == 0
+        events = await tap.take(2)
+        assert [payload(e)["id"] for e in events][1] == created["id"]
+        assert "Application shutdown complete" in tickets.process.tail()

@@ -8,7 +8,9 @@ lifespan stops the relay (it finishes the batch in hand) and closes the broker c
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -54,4 +56,13 @@ def _serve(app: FastAPI, host: str, port: int) -> None:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
+    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown, then raises the signal again
+    # against the handler in place before it started: make that one a no-op, so a completed
+    # graceful shutdown exits with status 0 instead of looking killed.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _shutdown_done)
     uvicorn.Server(config).run()
+
+
+def _shutdown_done(_signum: int, _frame: FrameType | None) -> None:
+    """The graceful shutdown this signal asked for has already been done by uvicorn."""
