@@ -1,6 +1,7 @@
-"""``AMQP_URL``, ``REDIS_URL`` and the database URLs switch the dev mode to the real servers:
+"""``AMQP_URL``, ``REDIS_URL`` and ``DATABASE_URL`` switch the dev mode to the real servers:
 the same single process, now publishing through RabbitMQ, routing through Redis and storing
-in PostgreSQL, and a lifecycle still arrives over its WebSocket."""
+both services' tables in ONE PostgreSQL database (each keeps its own migration version table),
+and a lifecycle still arrives over its WebSocket."""
 
 from __future__ import annotations
 
@@ -18,8 +19,7 @@ def test_the_dev_mode_runs_on_the_real_servers(infra: Infra, tmp_path: Path) -> 
         name="devmode-real-servers",
         AMQP_URL=infra.amqp_url,
         REDIS_URL=infra.redis_url,
-        TICKETS_DATABASE_URL=infra.create_database("devtickets"),
-        NOTIFIER_DATABASE_URL=infra.create_database("devnotifier"),
+        DATABASE_URL=infra.create_database("devmode"),
         INCIDENT_NAMESPACE=f"{infra.namespace}-devmode",
         DEVMODE_INSTANCE_ID=f"{infra.namespace}-devmode-gw",
     )
@@ -45,6 +45,7 @@ def test_the_dev_mode_runs_on_the_real_servers(infra: Infra, tmp_path: Path) -> 
         assert "Broker           amqp://" in log
         assert "Presence/routing redis://" in log
         assert "Tickets DB       postgresql+asyncpg://" in log
+        assert "Notifier DB      postgresql+asyncpg://" in log
         assert "guest:guest" not in log  # credentials never printed
     finally:
         devmode.stop()

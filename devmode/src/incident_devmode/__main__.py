@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 
 from incident_devmode.banner import banner
-from incident_devmode.bootstrap import DevModeError, DevSystem, build
+from incident_devmode.bootstrap import DevSystem, build
 from incident_devmode.config import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -136,11 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(**overrides)
     configure_logging(settings.log_level)
     log = logging.getLogger("incident_devmode")
-    try:
-        system = build(settings)
-    except DevModeError as error:
-        log.error("%s", error)
-        return 2
+    system = build(settings)
     if not asyncio.run(serve(system, started_at)):
         log.error(
             "could not start on %s:%d (is the port in use? set DEVMODE_PORT)",

@@ -49,7 +49,6 @@ from incident_notifier.service.directory_sync import fill_directory_if_empty
 from incident_notifier.service.events import EventProcessor
 from incident_notifier.service.inbox import Inbox
 from incident_notifier.service.ports import DeliveryRouter
-from incident_tickets.adapters.sql_database import async_database_url
 from incident_tickets.bootstrap import build as build_tickets
 from incident_tickets.config import Settings as TicketsSettings
 from incident_tickets.entrypoints.api.app import create_app as create_tickets_app
@@ -142,24 +141,6 @@ def _migrate_notifier(settings: NotifierSettings) -> None:
     upgrade_to_head(settings.database_url)
 
 
-class DevModeError(Exception):
-    """The dev mode cannot start as configured; the message says what to change."""
-
-
-def _check_databases(tickets_url: str, notifier_url: str) -> None:
-    """Refuse one server database shared by both services.
-
-    Both services keep their Alembic revisions in the default ``alembic_version`` table with
-    the same revision ids, so in one database the second would skip its migrations.
-    """
-    if tickets_url == notifier_url and not tickets_url.startswith("sqlite"):
-        raise DevModeError(
-            "DATABASE_URL names one database for both the tickets service and the notifier, "
-            "whose migrations cannot share it yet: set TICKETS_DATABASE_URL and "
-            "NOTIFIER_DATABASE_URL to two databases instead."
-        )
-
-
 class TicketsUsersSource:
     """The tickets service's users export, called in-process (the notifier's ``UsersSource``)."""
 
@@ -209,10 +190,6 @@ def build(settings: Settings) -> DevSystem:
     names = notifier_settings.names
 
     # --- the notifier's storage and event handling -----------------------------------
-    tickets_database_url = async_database_url(
-        tickets_settings.database_url, tickets_settings.data_dir
-    )
-    _check_databases(tickets_database_url, notifier_settings.database_url)
     engine = make_engine(notifier_settings.database_url, pool_size=notifier_settings.db_pool_size)
     store = SqlNotificationStore(engine)
     directory = SqlUserDirectory(engine)

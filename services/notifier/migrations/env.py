@@ -15,6 +15,8 @@ from incident_notifier.config import Settings
 
 # Any constant will do, as long as only the notifier uses it on its own database.
 _MIGRATION_LOCK_KEY = 0x6E6F7469
+# Its own version table, so that one database may hold both services' schemas (the dev mode).
+VERSION_TABLE = "notifier_alembic_version"
 
 
 def _url() -> str:
@@ -23,7 +25,12 @@ def _url() -> str:
 
 
 def _upgrade(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=True,
+        version_table=VERSION_TABLE,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -52,7 +59,9 @@ async def _run_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=_url(), target_metadata=metadata, literal_binds=True)
+    context.configure(
+        url=_url(), target_metadata=metadata, literal_binds=True, version_table=VERSION_TABLE
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

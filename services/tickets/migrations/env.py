@@ -10,6 +10,8 @@ from sqlalchemy import Connection
 from incident_tickets.adapters.sql_tables import SQLModel
 
 target_metadata = SQLModel.metadata
+# Its own version table, so that one database may hold both services' schemas (the dev mode).
+VERSION_TABLE = "tickets_alembic_version"
 
 
 def _run(connection: Connection) -> None:
@@ -17,6 +19,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        version_table=VERSION_TABLE,
     )
     with context.begin_transaction():
         context.run_migrations()
