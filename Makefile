@@ -12,7 +12,7 @@ MEMBER_NAMES := incident-contracts incident-auth incident-tickets incident-notif
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-integration lint format lock schemas bench-tickets clean stack
+.PHONY: install run test test-unit test-integration lint format lock schemas readme clean stack
 
 install: $(STAMP)
 
@@ -60,6 +60,10 @@ lock:
 ## schemas: rewrite libs/contracts/schemas from the models
 schemas: install
 	$(BIN)/python -m incident_contracts.schema_export
+
+## readme: rewrite README.md's configuration tables from the services' Settings classes
+readme: install
+	$(BIN)/python scripts/settings_table.py --write
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

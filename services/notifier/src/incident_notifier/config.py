@@ -60,7 +60,12 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(default=True, validation_alias=_env("NOTIFIER_MIGRATE_ON_START"))
     db_pool_size: int = Field(default=10, validation_alias=_env("NOTIFIER_DB_POOL_SIZE"))
 
-    prefetch: int = Field(default=64, ge=1, validation_alias=_env("NOTIFIER_PREFETCH"))
+    prefetch: int = Field(
+        default=64,
+        ge=1,
+        validation_alias=_env("NOTIFIER_PREFETCH"),
+        description="Unacknowledged messages the broker hands the consumer at once.",
+    )
     batch_size: int = Field(
         default=32,
         ge=1,
@@ -79,18 +84,30 @@ class Settings(BaseSettings):
         description="Fill an empty directory from the tickets service before consuming.",
     )
     directory_page_size: int = Field(
-        default=500, validation_alias=_env("NOTIFIER_DIRECTORY_PAGE_SIZE")
+        default=500,
+        validation_alias=_env("NOTIFIER_DIRECTORY_PAGE_SIZE"),
+        description="Users fetched per request when the directory is filled at start.",
     )
 
-    stream_maxlen: int = Field(default=10_000, validation_alias=_env("NOTIFIER_STREAM_MAXLEN"))
+    stream_maxlen: int = Field(
+        default=10_000,
+        validation_alias=_env("NOTIFIER_STREAM_MAXLEN"),
+        description="Approximate length a gateway's delivery stream is trimmed to.",
+    )
     stream_ttl_seconds: int = Field(
-        default=3600, validation_alias=_env("NOTIFIER_STREAM_TTL_SECONDS")
+        default=3600,
+        validation_alias=_env("NOTIFIER_STREAM_TTL_SECONDS"),
+        description="A delivery stream no one writes to expires after this (dead gateways).",
     )
     redis_timeout_seconds: float = Field(
-        default=0.5, validation_alias=_env("NOTIFIER_REDIS_TIMEOUT_SECONDS")
+        default=0.5,
+        validation_alias=_env("NOTIFIER_REDIS_TIMEOUT_SECONDS"),
+        description="Redis calls give up after this, so a Redis outage never stalls records.",
     )
     shutdown_grace_seconds: float = Field(
-        default=10.0, validation_alias=_env("NOTIFIER_SHUTDOWN_GRACE_SECONDS")
+        default=10.0,
+        validation_alias=_env("NOTIFIER_SHUTDOWN_GRACE_SECONDS"),
+        description="On SIGTERM, how long in-flight requests and batches may take to finish.",
     )
     log_level: str = Field(default="INFO", validation_alias=_env("NOTIFIER_LOG_LEVEL"))
 

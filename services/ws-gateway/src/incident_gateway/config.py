@@ -40,33 +40,49 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field(DEFAULT_ISSUER, validation_alias=_shared("JWT_ISSUER"))
     jwt_audience: str = Field(DEFAULT_AUDIENCE, validation_alias=_shared("JWT_AUDIENCE"))
     jwt_leeway_seconds: float = 0.0
+    """Clock skew tolerated when checking a token's exp and nbf."""
 
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated; empty allows any Origin."
     )
 
     max_frame_bytes: int = 64 * 1024
+    """Largest client frame; a larger one closes the connection with 1009."""
     max_frames_per_second: float = 20.0
+    """Sustained client frames per second; a faster client is closed with 1008."""
     frame_burst: float = 40.0
+    """Frames a client may send at once before the per-second rate applies."""
     ping_interval_seconds: float = 20.0
     """Protocol-level pings that find dead peers; 0 disables them."""
     ping_timeout_seconds: float = 20.0
+    """How long a protocol-level ping may go unanswered before the peer is dropped."""
     close_timeout_seconds: float = 5.0
+    """How long a closing handshake may take before the socket is cut."""
     max_queue: int = 4
     """Incoming frames buffered per connection before reading pauses (clients send little)."""
     write_limit_bytes: int = 16 * 1024
+    """websockets' write buffer high-water mark per connection."""
 
     presence_ttl_seconds: float = 30.0
+    """Lifetime of this instance's presence entries; a dead instance disappears after it."""
     heartbeat_interval_seconds: float = 10.0
+    """How often presence is renewed for every local user (pipelined)."""
     sweep_interval_seconds: float = 0.5
+    """How often token expiry, slow clients and Redis' memory of this instance are checked."""
     slow_client_bytes: int = 256 * 1024
+    """A client with more than this written and unread is slow ..."""
     slow_client_seconds: float = 5.0
+    """... and is disconnected (1013; it can resume) when it stays slow this long."""
     max_buffered_bytes: int = 4 * 1024 * 1024
+    """A client with more than this unread is disconnected at once."""
     replay_page_size: int = 200
+    """Records fetched per request from the notifier's replay endpoint."""
     max_held: int = 1000
+    """Live deliveries held back during a replay before the client is told to come back."""
 
     log_level: str = "INFO"
     use_uvloop: bool = True
+    """Run the event loop on uvloop."""
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
