@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 import aio_pika
 import pytest
 from harness.infra import Infra
-from incident_devmode.inprocess_broker import InProcessEventPublisher, RetryLater
 
 from incident_contracts import Names, Role, TicketEvent, UserCreated, UserEvent, UserSnapshot
+from incident_devmode.inprocess_broker import InProcessEventPublisher, RetryLater
 from incident_notifier.adapters.prometheus_metrics import NotifierMetrics
 from incident_notifier.entrypoints.consumer import EventConsumer
 from incident_notifier.service.events import EventOutcome

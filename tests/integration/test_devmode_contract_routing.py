@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import pytest
 from harness.infra import Infra
-from incident_devmode.inprocess_routing import InProcessRouting
 from redis.asyncio import Redis
 
 from incident_contracts import Delivery, Names
+from incident_devmode.inprocess_routing import InProcessRouting
 from incident_gateway.adapters.redis_deliveries import RedisDeliveryFeed
 from incident_gateway.adapters.redis_presence import RedisPresenceStore
 from incident_gateway.service.ports import DeliveryFeed, PresenceStore
