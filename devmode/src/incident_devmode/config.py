@@ -16,7 +16,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="DEVMODE_", extra="ignore", validate_by_name=True, validate_by_alias=True
+        env_prefix="DEVMODE_",
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+        env_ignore_empty=True,
     )
 
     host: str = "127.0.0.1"

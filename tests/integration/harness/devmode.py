@@ -60,7 +60,7 @@ class RunningDevMode:
         return TicketsApi(self.url).login_as(username, DEMO_PASSWORDS[username])
 
     def log(self) -> str:
-        return self.process.log_path.read_text(errors="replace")
+        return self.process.log_text()
 
     def stop(self) -> int | None:
         return self.process.terminate()

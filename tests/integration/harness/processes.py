@@ -33,6 +33,8 @@ class ServiceProcess:
         self.health_url = health_url
         self.startup_timeout = startup_timeout
         self.log_path = ARTIFACTS / f"{name}.log"
+        # The file keeps earlier runs' output; this process's own starts here.
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
@@ -95,7 +97,13 @@ class ServiceProcess:
             process.kill()
             return process.wait(5)
 
-    def tail(self, lines: int = 40) -> str:
+    def log_text(self) -> str:
+        """Everything this process (and its restarts) wrote, none of an earlier run's."""
         if not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:]) or "(no log)"

@@ -36,7 +36,7 @@ def async_database_url(url: str | None) -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False)
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False, env_ignore_empty=True)
 
     database_url: str = Field(
         default=SQLITE_DEFAULT, validation_alias=_env("NOTIFIER_DATABASE_URL", "DATABASE_URL")

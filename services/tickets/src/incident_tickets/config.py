@@ -21,7 +21,11 @@ def _env(*names: str) -> AliasChoices:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="TICKETS_", extra="ignore", validate_by_name=True, validate_by_alias=True
+        env_prefix="TICKETS_",
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+        env_ignore_empty=True,
     )
 
     host: str = "127.0.0.1"
