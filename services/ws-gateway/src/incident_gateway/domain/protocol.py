@@ -81,7 +81,11 @@ def error_frame(code: str, detail: str) -> SendFrame:
 
 
 def _encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate echoed from the client ("\\ud800")
+        return json.dumps(message, separators=(",", ":")).encode()
 
 
 @dataclass(slots=True)
@@ -126,6 +130,8 @@ class Session:
             message = json.loads(data)
         except (ValueError, UnicodeDecodeError):
             return [error_frame("invalid_json", "The message is not valid JSON.")]
+        except RecursionError:  # "[[[[..." within the frame size limit
+            return [error_frame("invalid_json", "The message is nested too deeply.")]
         if not isinstance(message, dict):
             return [error_frame("invalid_message", "The message must be a JSON object.")]
         kind = message.get("type")
