@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, Table, text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, Table, Text, text
 from sqlmodel import Field, SQLModel
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
@@ -94,7 +94,7 @@ class OutboxRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_ID)
     event_id: str = Field(max_length=36, unique=True)
     event_type: str = Field(max_length=64)
-    body: str
+    body: str = Field(sa_type=Text())  # the migration's type: an event has no length bound
     created_at: datetime = Field(sa_type=_UTC)
     sent_at: datetime | None = Field(default=None, sa_type=_UTC)
 
