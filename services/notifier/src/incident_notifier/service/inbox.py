@@ -30,9 +30,13 @@ def decode_cursor(cursor: str) -> int:
         raw = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as error:
         raise InvalidCursor() from error
-    if not raw.startswith(_CURSOR_PREFIX) or not raw[len(_CURSOR_PREFIX) :].isdigit():
+    digits = raw[len(_CURSOR_PREFIX) :]
+    # ASCII only ("²".isdigit() is true, int() refuses it) and within BIGINT.
+    if not raw.startswith(_CURSOR_PREFIX) or not (digits.isascii() and digits.isdigit()):
         raise InvalidCursor()
-    return int(raw[len(_CURSOR_PREFIX) :])
+    if len(digits) > 19 or int(digits) > 2**63 - 1:
+        raise InvalidCursor()
+    return int(digits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -70,7 +71,38 @@ async def http_error(_request: Request, error: Exception) -> JSONResponse:
     return _body(str(error.detail), code, error.status_code, error.headers)
 
 
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    "required": ["detail", "code"],
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """The OpenAPI schema shows the error shape that the handlers answer with: FastAPI's
+    own 422 body (``{"detail": [...]}``) is never sent."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.get("components", {}).get("schemas", {})["HTTPValidationError"] = ERROR_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    # A bug: logged with its traceback, answered in the error shape without internals.
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return _body("An unexpected error occurred; please retry.", "internal_error", 500)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    document_errors(app)
+    app.add_exception_handler(Exception, unexpected_error)
     app.add_exception_handler(NotifierError, notifier_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from incident_notifier.adapters.prometheus_metrics import NotifierMetrics
 from incident_notifier.entrypoints.api.deps import ReadinessCheck
@@ -46,7 +46,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
     registry: NotifierMetrics = request.app.state.metrics()
     return Response(registry.render(), media_type=registry.content_type)

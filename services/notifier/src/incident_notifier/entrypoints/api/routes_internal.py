@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from incident_contracts.notifications import ReplayPage
 from incident_notifier.entrypoints.api.deps import Services
@@ -15,9 +15,9 @@ router = APIRouter(prefix="/internal", tags=["internal"])
 
 @router.get("/notifications/{user_id}/", response_model=ReplayPage)
 async def replay(
-    user_id: int,
+    user_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     wired: Services,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1)] = 100,
 ) -> Response:
     """A user's records with seq above ``after_seq``, ascending: the gateways' replay."""

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, cast
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from incident_tickets.domain.errors import NotAuthenticated
 from incident_tickets.domain.users import Actor, User
 from incident_tickets.runtime import TicketsRuntime
 
 MAX_PAGE = 200
+MAX_ID = 2**63 - 1
+"""Ids are BIGINT: a larger number names nothing and must not reach the database (a 500)."""
+
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def get_runtime(request: Request) -> TicketsRuntime:
@@ -44,7 +48,7 @@ class Page:
     def __init__(
         self,
         limit: Annotated[int, Query(ge=1, description="at most 200")] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     ) -> None:
         self.limit = min(limit, MAX_PAGE)
         self.offset = offset

@@ -97,7 +97,31 @@ def describe_validation(problems: Any) -> str:
     return " ".join(sentences) or "The request is invalid."
 
 
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    "required": ["detail", "code"],
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """The OpenAPI schema shows the error shape that the handlers answer with: FastAPI's
+    own 422 body (``{"detail": [...]}``) is never sent."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.get("components", {}).get("schemas", {})["HTTPValidationError"] = ERROR_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    document_errors(app)
     app.add_exception_handler(errors.TicketsError, tickets_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)

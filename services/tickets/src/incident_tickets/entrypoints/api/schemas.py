@@ -19,6 +19,8 @@ def _assume_utc(value: datetime) -> datetime:
 
 
 Timestamp = Annotated[datetime, AfterValidator(_assume_utc)]
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+"""An id in a body: BIGINT, so a larger number is refused (422) before the database."""
 
 
 class _In(BaseModel):
@@ -56,13 +58,13 @@ class TicketCreate(_In):
     description: str = ""
     priority: Priority
     category: Category
-    project_id: int
+    project_id: RowId
 
 
 class TicketAssign(_In):
     # Optional here so that the role, assignment and status checks come first; the ticket
     # itself refuses an empty list (422) after them.
-    developer_ids: list[int] = Field(default_factory=list)
+    developer_ids: list[RowId] = Field(default_factory=list, max_length=1000)
     resolution_due_at: Timestamp | None = None
 
 

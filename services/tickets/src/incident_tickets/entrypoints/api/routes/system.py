@@ -6,13 +6,13 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from incident_contracts.events import UsersPage
 from incident_contracts.names import USERS_EXPORT_PATH
 from incident_contracts.tokens import JWKS_PATH
-from incident_tickets.entrypoints.api.deps import Runtime
+from incident_tickets.entrypoints.api.deps import MAX_ID, Runtime
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["system"])
@@ -50,7 +50,7 @@ async def readyz(runtime: Runtime) -> JSONResponse:
     return JSONResponse({"status": "ok", "checks": checks})
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(runtime: Runtime) -> Response:
     return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
@@ -63,7 +63,7 @@ async def jwks(runtime: Runtime) -> dict[str, Any]:
 @keys_router.get(USERS_EXPORT_PATH)
 async def export_users(
     runtime: Runtime,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> UsersPage:
     users, has_more = await runtime.users.export(after_id, limit)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from incident_contracts.enums import Role
-from incident_tickets.entrypoints.api.deps import CurrentActor, Paging, Runtime
+from incident_tickets.entrypoints.api.deps import CurrentActor, Paging, RowId, Runtime
 from incident_tickets.entrypoints.api.schemas import UserCreate, UserPublic, UserUpdate
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -31,7 +31,7 @@ async def list_users(
 
 @router.patch("/{user_id}/")
 async def update_user(
-    user_id: int, body: UserUpdate, actor: CurrentActor, runtime: Runtime
+    user_id: RowId, body: UserUpdate, actor: CurrentActor, runtime: Runtime
 ) -> UserPublic:
     user = await runtime.users.update(
         actor, user_id, full_name=body.full_name, role=body.role, is_active=body.is_active
