@@ -1,0 +1,189 @@
+"""What every part of the suite shares: percentiles, Prometheus histograms, process sampling."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results"
+DOCS = ROOT / "docs" / "benchmarks"
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The nearest-rank percentile ``q`` (0-100) of ``values``; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(q / 100 * len(ordered) + 0.999999) - 1))
+    return ordered[index]
+
+
+def ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 2)
+
+
+def load_average() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+# --- Prometheus text -----------------------------------------------------------------------
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """``name{labels}`` -> value, for every sample of a Prometheus exposition."""
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        if match:
+            samples[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+    return samples
+
+
+@dataclass
+class Histogram:
+    """One histogram's cumulative buckets, count and sum (a difference of two scrapes)."""
+
+    buckets: list[tuple[float, float]] = field(default_factory=list)
+    count: float = 0.0
+    total: float = 0.0
+
+    @classmethod
+    def from_samples(cls, samples: dict[str, float], name: str) -> Histogram:
+        """Sums over every label set (e.g. all gateways' scrapes merged beforehand)."""
+        per_bound: dict[float, float] = {}
+        count = total = 0.0
+        for key, value in samples.items():
+            if key.startswith(name + "_bucket"):
+                bound = re.search(r'le="([^"]+)"', key)
+                if bound:
+                    le = float(bound.group(1))
+                    per_bound[le] = per_bound.get(le, 0.0) + value
+            elif key == name + "_count" or key.startswith(name + "_count{"):
+                count += value
+            elif key == name + "_sum" or key.startswith(name + "_sum{"):
+                total += value
+        return cls(sorted(per_bound.items()), count, total)
+
+    def minus(self, earlier: Histogram) -> Histogram:
+        before = dict(earlier.buckets)
+        return Histogram(
+            [(le, value - before.get(le, 0.0)) for le, value in self.buckets],
+            self.count - earlier.count,
+            self.total - earlier.total,
+        )
+
+    def quantile(self, q: float) -> float | None:
+        """Linear interpolation within the bucket holding quantile ``q`` (0-1)."""
+        if self.count <= 0 or not self.buckets:
+            return None
+        rank = q * self.count
+        lower_bound, lower_count = 0.0, 0.0
+        for le, cumulative in self.buckets:
+            if cumulative >= rank:
+                if le == float("inf"):
+                    return lower_bound
+                share = (rank - lower_count) / max(cumulative - lower_count, 1e-9)
+                return lower_bound + (le - lower_bound) * share
+            lower_bound, lower_count = le, cumulative
+        return lower_bound
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "count": int(self.count),
+            "mean_ms": ms(self.total / self.count) if self.count else None,
+            "p50_ms": ms(self.quantile(0.50)),
+            "p99_ms": ms(self.quantile(0.99)),
+        }
+
+
+# --- processes -----------------------------------------------------------------------------
+def processes_named(*names: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in names:
+            found.append(process)
+    return found
+
+
+def with_children(pid: int) -> list[psutil.Process]:
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+class ProcessSampler:
+    """CPU time and peak RSS of named groups of processes, sampled in a thread.
+
+    A group's RSS is the sum over its processes (PostgreSQL's shared buffers are counted once
+    per backend that touched them: an upper bound). The servers are the machine's own, shared
+    with anything else that uses them meanwhile.
+    """
+
+    def __init__(self, groups: dict[str, list[psutil.Process]], interval: float = 0.25) -> None:
+        self._groups = groups
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._cpu_start: dict[str, float] = {}
+        self._peak: dict[str, float] = {}
+        self._started = 0.0
+
+    @staticmethod
+    def _cpu(processes: Iterable[psutil.Process]) -> float:
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                continue
+        return total
+
+    @staticmethod
+    def _rss(processes: Iterable[psutil.Process]) -> float:
+        total = 0.0
+        for process in processes:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                continue
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            for name, processes in self._groups.items():
+                self._peak[name] = max(self._peak.get(name, 0.0), self._rss(processes))
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._cpu_start = {name: self._cpu(p) for name, p in self._groups.items()}
+        self._peak = {name: self._rss(p) for name, p in self._groups.items()}
+        self._thread.start()
+
+    def stop(self) -> dict[str, dict[str, float]]:
+        self._stop.set()
+        self._thread.join()
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        return {
+            name: {
+                "cpu_percent": round(
+                    (self._cpu(processes) - self._cpu_start[name]) / elapsed * 100, 1
+                ),
+                "peak_rss_mib": round(self._peak[name] / 2**20, 1),
+            }
+            for name, processes in self._groups.items()
+        }
