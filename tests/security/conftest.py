@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,9 @@ def tickets_settings(directory: Path, **overrides: Any) -> Settings:
     )
 
 
-@pytest.fixture
-async def tickets_api(tmp_path: Path) -> AsyncIterator[TicketsApi]:
-    runtime = build(tickets_settings(tmp_path), publisher=InMemoryEventPublisher())
+@asynccontextmanager
+async def serving_tickets(directory: Path, **overrides: Any) -> AsyncIterator[TicketsApi]:
+    runtime = build(tickets_settings(directory, **overrides), publisher=InMemoryEventPublisher())
     await runtime.start()
     http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False),
@@ -71,3 +72,9 @@ async def tickets_api(tmp_path: Path) -> AsyncIterator[TicketsApi]:
     finally:
         await http.aclose()
         await runtime.close()
+
+
+@pytest.fixture
+async def tickets_api(tmp_path: Path) -> AsyncIterator[TicketsApi]:
+    async with serving_tickets(tmp_path) as api:
+        yield api

@@ -13,8 +13,8 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -187,8 +187,8 @@ class FakeServices:
     readiness: list[ReadinessCheck] = field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def notifier() -> Iterator[Target]:
+def notifier_services() -> Callable[[], AbstractAsyncContextManager[ApiServices]]:
+    """The inbox API's services over in-memory fakes, with three records of USER."""
     store = InMemoryNotificationStore()
     when = datetime(2025, 12, 23, 10, 0, tzinfo=UTC)
     directory = InMemoryUserDirectory(
@@ -209,7 +209,12 @@ def notifier() -> Iterator[Target]:
             await store.record(uuid.uuid4(), "ticket.opened", [USER], content)
         yield wired
 
-    with serving(create_notifier_app(open_services)) as target:
+    return open_services
+
+
+@pytest.fixture(scope="module")
+def notifier() -> Iterator[Target]:
+    with serving(create_notifier_app(notifier_services())) as target:
         target.token = access_token(USER)
         yield target
 
@@ -246,3 +251,17 @@ def test_a_forged_inbox_cursor_is_a_400_not_a_500(notifier: Target) -> None:
         "GET", "/api/notifications/", params={"cursor": encode_cursor(2**63 - 1)}
     )
     assert response.status_code == 200
+
+
+def test_the_notifier_allows_no_cross_origin_calls_unless_configured(notifier: Target) -> None:
+    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    answer = notifier.request("OPTIONS", "/api/notifications/", headers=preflight)
+    assert "access-control-allow-origin" not in answer.headers
+    app = create_notifier_app(notifier_services(), ["https://app.example"])
+    with serving(app) as configured:
+        allowed = {**preflight, "Origin": "https://app.example"}
+        answer = configured.request("OPTIONS", "/api/notifications/", headers=allowed)
+        assert answer.status_code == 200
+        assert answer.headers["access-control-allow-origin"] == "https://app.example"
+        answer = configured.request("OPTIONS", "/api/notifications/", headers=preflight)
+        assert "access-control-allow-origin" not in answer.headers

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if role == "api":
         log.info("notifier api on %s:%d", settings.host, settings.port)
-        app = create_app(partial(bootstrap.api_services, settings))
+        app = create_app(partial(bootstrap.api_services, settings), settings.cors_allowed_origins)
         serve(app, settings.host, settings.port, graceful_seconds=settings.shutdown_grace_seconds)
     else:
         log.info("notifier consumer (health on %s:%d)", settings.host, settings.consumer_port)

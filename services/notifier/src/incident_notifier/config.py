@@ -9,9 +9,10 @@ neither, a SQLite file under ``./data/`` is used.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from incident_contracts import Names
 from incident_contracts.tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER, JWKS_PATH
@@ -110,6 +111,19 @@ class Settings(BaseSettings):
         description="On SIGTERM, how long in-flight requests and batches may take to finish.",
     )
     log_level: str = Field(default="INFO", validation_alias=_env("NOTIFIER_LOG_LEVEL"))
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("NOTIFIER_CORS_ALLOWED_ORIGINS"),
+        description="Comma-separated origins that browsers may call the inbox API from "
+        "(CORS); empty: none, same-origin only (behind the gateway). `*` allows any.",
+    )
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("database_url", mode="before")
     @classmethod

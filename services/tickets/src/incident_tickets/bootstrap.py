@@ -25,6 +25,7 @@ from incident_tickets.adapters.sql_database import (
 from incident_tickets.adapters.sql_outbox import SqlOutboxStore
 from incident_tickets.adapters.sql_unit_of_work import SqlUnitOfWorkFactory
 from incident_tickets.config import Settings
+from incident_tickets.domain.login_throttle import LoginThrottle
 from incident_tickets.runtime import TicketsRuntime
 from incident_tickets.service.auth import AuthService
 from incident_tickets.service.outbox_relay import OutboxRelay
@@ -118,7 +119,18 @@ def build(
         publisher=publisher,
         relay=relay,
         relay_enabled=relay_enabled,
-        auth=AuthService(uow, hasher, issuer, reader, utc_now),
+        auth=AuthService(
+            uow,
+            hasher,
+            issuer,
+            reader,
+            utc_now,
+            LoginThrottle(
+                settings.login_failures_per_username,
+                settings.login_failures_per_address,
+                settings.login_failure_window_seconds,
+            ),
+        ),
         users=UserService(uow, hasher, utc_now),
         projects=ProjectService(uow, utc_now),
         tickets=TicketService(uow, utc_now),

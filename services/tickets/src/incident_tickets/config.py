@@ -8,9 +8,10 @@ Shared (documented once in the README): ``DATABASE_URL`` (fallback for
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from incident_contracts.tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
@@ -81,6 +82,22 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = 7 * 24 * 3600
     """Lifetime of refresh tokens (each is usable once: refreshing rotates it)."""
 
+    login_failures_per_username: int = 10
+    """Failed logins of one username within the window before its logins are refused (429
+    with Retry-After) until the oldest leaves the window; 0 disables. Counted per process."""
+    login_failures_per_address: int = 50
+    """Failed logins from one client address within the window before its logins are
+    refused (429); 0 disables. The address is the peer's, or X-Forwarded-For's from a
+    trusted proxy (uvicorn's ``FORWARDED_ALLOW_IPS``)."""
+    login_failure_window_seconds: float = 300.0
+    """The sliding window of the two limits above."""
+
+    max_body_bytes: int = 64 * 1024
+    """Largest request body accepted; a larger one is refused with 413 before it is read."""
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Comma-separated origins that browsers may call the API from (CORS); empty: none, the
+    API is same-origin only (behind the gateway). ``*`` allows any."""
+
     argon2_time_cost: int = 3
     """Argon2id iterations per password hash (lower it only for tests)."""
     argon2_memory_cost_kib: int = 65536
@@ -96,6 +113,13 @@ class Settings(BaseSettings):
     )
     bootstrap_admin_full_name: str = "Administrator"
     """Full name given to the bootstrap admin when it is created."""
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @property
     def generated_key_path(self) -> Path:

@@ -8,6 +8,7 @@ in one place, the API's exception handler::
       InvalidToken            401 invalid_token
         TokenExpired          401 token_expired
       InvalidCredentials      401 invalid_credentials
+      TooManyAttempts         429 too_many_requests (carries Retry-After seconds)
       Forbidden               403 forbidden
       NotFound                404 not_found
         TicketNotFound
@@ -48,6 +49,14 @@ class TokenExpired(InvalidToken):
 
 class InvalidCredentials(TicketsError):
     code = "invalid_credentials"
+
+
+class TooManyAttempts(TicketsError):
+    code = "too_many_requests"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("Too many failed login attempts; try again later.")
+        self.retry_after = retry_after
 
 
 class Forbidden(TicketsError):

@@ -7,7 +7,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from incident_tickets.domain.errors import InvalidCredentials, InvalidToken, TokenExpired
+from incident_tickets.domain.errors import (
+    InvalidCredentials,
+    InvalidToken,
+    TokenExpired,
+    TooManyAttempts,
+)
+from incident_tickets.domain.login_throttle import LoginThrottle
 from incident_tickets.domain.users import User
 from incident_tickets.service.ports import (
     Clock,
@@ -36,15 +42,31 @@ class AuthService:
         issuer: TokenIssuer,
         reader: TokenReader,
         clock: Clock,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._uow = uow
+        self._throttle = throttle or LoginThrottle(0, 0, 1.0)
         self._hasher = hasher
         self._issuer = issuer
         self._reader = reader
         self._clock = clock
         self._dummy_hash: str | None = None
 
-    async def login(self, username: str, password: str) -> TokenPair:
+    async def login(self, username: str, password: str, address: str | None = None) -> TokenPair:
+        """``address``: the client's, for the per-address limit of failed attempts."""
+        now = self._clock().timestamp()
+        wait = self._throttle.retry_after(username.strip(), address, now)
+        if wait is not None:
+            raise TooManyAttempts(wait)
+        try:
+            pair = await self._check(username, password)
+        except InvalidCredentials:
+            self._throttle.failed(username.strip(), address, now)
+            raise
+        self._throttle.succeeded(username.strip())
+        return pair
+
+    async def _check(self, username: str, password: str) -> TokenPair:
         async with self._uow.reading() as uow:
             user = await uow.users.get_by_username(username.strip())
         if user is None:

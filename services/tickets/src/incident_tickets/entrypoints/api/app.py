@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from incident_tickets.adapters.prometheus_metrics import TicketsMetrics, request_started
@@ -49,8 +51,55 @@ def _app(runtime: TicketsRuntime, *, title: str) -> FastAPI:
     app.state.runtime = runtime
     errors.install(app)
     app.include_router(system.router)
+    app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
+    if runtime.settings.cors_allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=runtime.settings.cors_allowed_origins,
+            allow_methods=["GET", "POST", "PATCH"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
     app.add_middleware(RequestTiming, metrics=runtime.metrics)
     return app
+
+
+class BodyLimit:
+    """Request bodies past ``max_bytes`` are refused with 413 (by the one error handler).
+
+    A declared Content-Length is refused before anything is read; a chunked body as soon
+    as it grows past the limit. The refusal is raised where the route reads the body.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self._app = app
+        self._max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        limit = self._max_bytes
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        too_large = not declared.isdigit() or int(declared) > limit
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            if too_large:
+                raise PayloadTooLarge(limit)
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise PayloadTooLarge(limit)
+            return message
+
+        await self._app(scope, limited_receive, send)
+
+
+class PayloadTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than {limit} bytes.")
 
 
 class RequestTiming:

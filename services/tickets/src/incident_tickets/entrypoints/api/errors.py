@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +19,7 @@ _STATUS: list[tuple[type[errors.TicketsError], int]] = [
     (errors.NotAuthenticated, 401),
     (errors.InvalidToken, 401),
     (errors.InvalidCredentials, 401),
+    (errors.TooManyAttempts, 429),
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.InvalidTransition, 409),
@@ -27,7 +29,12 @@ _STATUS: list[tuple[type[errors.TicketsError], int]] = [
     (errors.ValidationFailed, 422),
 ]
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    401: "not_authenticated",
+    413: "payload_too_large",
+}
 
 
 def status_of(error: errors.TicketsError) -> int:
@@ -43,6 +50,8 @@ async def tickets_error(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, errors.InvalidTransition):
         body["status"] = error.status.value
     headers = {"WWW-Authenticate": "Bearer"} if status_of(error) == 401 else None
+    if isinstance(error, errors.TooManyAttempts):
+        headers = {"Retry-After": str(math.ceil(error.retry_after))}
     return JSONResponse(body, status_code=status_of(error), headers=headers)
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from incident_tickets.entrypoints.api.deps import CurrentUser, Runtime
 from incident_tickets.entrypoints.api.schemas import (
@@ -15,8 +15,9 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 @router.post("/login/")
-async def login(body: LoginRequest, runtime: Runtime) -> LoginResponse:
-    pair = await runtime.auth.login(body.username, body.password)
+async def login(body: LoginRequest, request: Request, runtime: Runtime) -> LoginResponse:
+    address = request.client.host if request.client else None
+    pair = await runtime.auth.login(body.username, body.password, address)
     return LoginResponse(access=pair.access, refresh=pair.refresh, user=UserPublic.of(pair.user))
 
 
