@@ -138,7 +138,7 @@ class ProcessSampler:
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._cpu_start: dict[str, float] = {}
+        self._cpu_start: dict[str, float] = {}  # "group/pid" -> CPU seconds at the start
         self._peak: dict[str, float] = {}
         self._started = 0.0
 
@@ -170,9 +170,23 @@ class ProcessSampler:
 
     def start(self) -> None:
         self._started = time.monotonic()
-        self._cpu_start = {name: self._cpu(p) for name, p in self._groups.items()}
+        self._cpu_start = {
+            f"{name}/{process.pid}": self._cpu([process])
+            for name, processes in self._groups.items()
+            for process in processes
+        }
         self._peak = {name: self._rss(p) for name, p in self._groups.items()}
         self._thread.start()
+
+    def _used(self, name: str, processes: list[psutil.Process]) -> float:
+        """CPU seconds used since the start by the processes alive at both ends (a backend
+        that exited meanwhile takes its time with it: a lower bound for such groups)."""
+        used = 0.0
+        for process in processes:
+            before = self._cpu_start.get(f"{name}/{process.pid}")
+            if before is not None and process.is_running():
+                used += max(0.0, self._cpu([process]) - before)
+        return used
 
     def stop(self) -> dict[str, dict[str, float]]:
         self._stop.set()
@@ -180,9 +194,7 @@ class ProcessSampler:
         elapsed = max(time.monotonic() - self._started, 1e-6)
         return {
             name: {
-                "cpu_percent": round(
-                    (self._cpu(processes) - self._cpu_start[name]) / elapsed * 100, 1
-                ),
+                "cpu_percent": round(self._used(name, processes) / elapsed * 100, 1),
                 "peak_rss_mib": round(self._peak[name] / 2**20, 1),
             }
             for name, processes in self._groups.items()

@@ -42,7 +42,10 @@ def _e2e_section(e2e: dict[str, Any], lines: list[str]) -> None:
         " first), then waits for them and their notifications. Delay: from sending the"
         " triggering request to receiving the frame, per delivered frame (each device).",
         "",
-        "Unexpected: frames for a request whose answer the load generator did not get (a"
+        "Missing: expected frames not received by the end of the step's drain (`--drain`,"
+        " 15 s by default): past saturation these are late, not necessarily lost (the"
+        " integration and chaos tests check loss). Unexpected: frames for a request whose"
+        " answer the load generator did not get (a"
         " timed-out lifecycle whose change the server committed): not counted as expected.",
         "",
         f"**Sustainable rate: {_cell(e2e['sustainable_rate_per_second'])} lifecycles/s** (the"
@@ -72,7 +75,8 @@ def _e2e_section(e2e: dict[str, Any], lines: list[str]) -> None:
         "",
         "CPU (% of one core over the step) and peak RSS (MiB) of every process; PostgreSQL,"
         " RabbitMQ and Redis are the machine's shared servers (other work on the machine shows"
-        " in them), PostgreSQL's RSS sums its backends (shared buffers counted more than once).",
+        " in them), PostgreSQL's RSS sums its backends (shared buffers counted more than once)"
+        " and its CPU counts only the backends alive from the start to the end of the step.",
         "",
         "| rate/s | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
