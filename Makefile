@@ -75,6 +75,13 @@ STACK_ARGS ?=
 stack: install
 	$(BIN)/python scripts/stack.py $(STACK_ARGS)
 
+## bench: issue 8's benchmark suite against a stack of its own (docs/benchmarks/README.md).
+## Shorter: make bench BENCH_ARGS="--rates 5,10,20,30 --step-seconds 10"
+BENCH_ARGS ?=
+bench: install
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
+.PHONY: bench
+
 ## chaos: the distributed stack with 200 users over WebSocket and ticket lifecycles driven
 ## through the API while RabbitMQ, Redis (a private one), the notifier consumer, a gateway
 ## (SIGKILL, then SIGTERM) and tickets are restarted in turn; prints the audit table and fails
