@@ -1,10 +1,10 @@
 """Attacks on the real distributed stack (`make stack`: every process behind nginx).
 
 Forged, stale and misused JWTs are refused by the tickets API, the notifier's inbox API and
-the WebSocket handshake alike (401 and the code of API.md); a deactivated user's access
-token is refused by both HTTP APIs; a client flooding its WebSocket is closed (1008) while
-another keeps receiving its notifications; no token used (in headers or query strings)
-appears in any process's output.
+the WebSocket handshake alike (401 and the code of API.md); so is a deactivated user's
+access token; a client flooding its WebSocket is closed (1008) while another keeps
+receiving its notifications; no token used (in headers or query strings) appears in any
+process's output.
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def test_tokens_of_one_kind_do_not_pass_as_the_other(
     used_tokens.extend([tokens.access, tokens.refresh])
 
 
-def test_a_deactivated_users_access_token_is_refused_by_both_apis(
+def test_a_deactivated_users_access_token_is_refused_by_the_apis_and_the_gateways(
     stack: RunningStack, key: Ed25519PrivateKey, admin: TicketsApi, used_tokens: list[str]
 ) -> None:
     user = admin.user_session("DEVELOPER")
@@ -235,6 +235,13 @@ def test_a_deactivated_users_access_token_is_refused_by_both_apis(
         time.sleep(0.1)
     status, body = attack.http(NOTIFIER_PROBE, user.access)
     assert (status, body) == (401, {"detail": "This account is inactive.", "code": "invalid_token"})
+    # The gateways read the notifier's set of inactive users (filled with the same event).
+    while attack.handshake(user.access)[0] == 101 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert attack.handshake(user.access) == (
+        401,
+        {"detail": "This account is inactive.", "code": "invalid_token"},
+    )
     used_tokens.append(user.access)
 
 

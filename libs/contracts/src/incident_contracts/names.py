@@ -51,6 +51,12 @@ class Names:
         """Stream of deliveries for one gateway instance (fields of ``Delivery``)."""
         return f"{self.namespace}:gateway:{instance_id}:deliveries"
 
+    @property
+    def inactive_users_key(self) -> str:
+        """Set of the ids of deactivated users (written by the notifier from its directory),
+        whose still-valid access tokens the gateways refuse at the handshake."""
+        return f"{self.namespace}:users:inactive"
+
     def gateway_alive_key(self, instance_id: str) -> str:
         """Expiring key refreshed by a live gateway instance."""
         return f"{self.namespace}:gateway:{instance_id}:alive"

@@ -18,6 +18,7 @@ from incident_auth import HttpJwksSource, TokenVerifier
 from incident_notifier.adapters.alembic_migrations import upgrade_to_head
 from incident_notifier.adapters.http_users_source import HttpUsersSource
 from incident_notifier.adapters.prometheus_metrics import NotifierMetrics
+from incident_notifier.adapters.redis_inactive_users import MirroredUserDirectory
 from incident_notifier.adapters.redis_router import RedisDeliveryRouter
 from incident_notifier.adapters.sql_directory import SqlUserDirectory
 from incident_notifier.adapters.sql_engine import make_engine
@@ -92,7 +93,7 @@ async def consumer_services(settings: Settings) -> AsyncIterator[ConsumerWiring]
         decode_responses=True,
     )
     store = SqlNotificationStore(engine)
-    directory = SqlUserDirectory(engine)
+    directory = MirroredUserDirectory(SqlUserDirectory(engine), redis, settings.names)
     router = RedisDeliveryRouter(
         redis,
         settings.names,

@@ -21,6 +21,7 @@ from incident_gateway.adapters.http_replay import HttpReplaySource
 from incident_gateway.adapters.jwt_tokens import JwtTokenAuthority
 from incident_gateway.adapters.prometheus_metrics import PrometheusMetrics
 from incident_gateway.adapters.redis_deliveries import RedisDeliveryFeed
+from incident_gateway.adapters.redis_inactive_users import RedisCheckedTokenAuthority
 from incident_gateway.adapters.redis_presence import RedisPresenceStore
 from incident_gateway.config import Settings
 from incident_gateway.service.gateway import Gateway
@@ -75,7 +76,7 @@ async def wired(settings: Settings) -> AsyncIterator[Wiring]:
         metrics = PrometheusMetrics(settings.instance_id)
         gateway = Gateway(
             instance_id=settings.instance_id,
-            tokens=JwtTokenAuthority(verifier),
+            tokens=RedisCheckedTokenAuthority(JwtTokenAuthority(verifier), commands, names),
             presence=presence,
             feed=RedisDeliveryFeed(stream_reader, names.gateway_stream(settings.instance_id)),
             replay=HttpReplaySource(http, settings.notifier_url),
