@@ -56,6 +56,7 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
+    database=None,
 )
 
 

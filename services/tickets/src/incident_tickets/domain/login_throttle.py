@@ -20,6 +20,7 @@ MAX_KEYS = 100_000
 class _Window:
     limit: int
     seconds: float
+    max_keys: int
     failures: dict[str, deque[float]] = field(default_factory=dict)
 
     def retry_after(self, key: str, now: float) -> float | None:
@@ -33,7 +34,7 @@ class _Window:
             return
         times = self._recent(key, now)
         if times is None:
-            if len(self.failures) >= MAX_KEYS:
+            if len(self.failures) >= self.max_keys:
                 self._forget(now)
             times = self.failures[key] = deque(maxlen=self.limit)
         times.append(now)
@@ -55,15 +56,22 @@ class _Window:
     def _forget(self, now: float) -> None:
         for key in list(self.failures):
             self._recent(key, now)
-        while len(self.failures) >= MAX_KEYS:  # all recent: drop the oldest keys
+        while len(self.failures) >= self.max_keys:  # all recent: drop the oldest keys
             del self.failures[next(iter(self.failures))]
 
 
 class LoginThrottle:
-    def __init__(self, per_username: int, per_address: int, window_seconds: float) -> None:
+    def __init__(
+        self,
+        per_username: int,
+        per_address: int,
+        window_seconds: float,
+        *,
+        max_keys: int = MAX_KEYS,
+    ) -> None:
         """Limits of 0 disable that count."""
-        self._usernames = _Window(per_username, window_seconds)
-        self._addresses = _Window(per_address, window_seconds)
+        self._usernames = _Window(per_username, window_seconds, max_keys)
+        self._addresses = _Window(per_address, window_seconds, max_keys)
 
     def retry_after(self, username: str, address: str | None, now: float) -> float | None:
         """Seconds until an attempt may be made; None when it may be made now."""
