@@ -396,9 +396,11 @@ async def run(
         listeners = await driver.connect_all()
         await asyncio.sleep(1.0)
         steps: list[dict[str, Any]] = []
+        skipped: list[float] = []
         for rate in rates:
             if steps and give_up(steps[-1]):
                 print(f"  {rate:g}/s: skipped (the previous step was far past sustainable)")
+                skipped.append(rate)
                 continue
             sampler = ProcessSampler(process_groups(target))
             before = await scrape(probe, target)
@@ -444,5 +446,6 @@ async def run(
         "provisioning_seconds": round(provisioned, 1),
         "step_seconds": seconds,
         "steps": steps,
+        "skipped_rates": skipped,
         "sustainable_rate_per_second": sustainable,
     }

@@ -67,6 +67,13 @@ def _e2e_section(e2e: dict[str, Any], lines: list[str]) -> None:
             f" {_cell(s['delay_p99_ms'])} / {_cell(s['delay_max_ms'])}"
             f" | {s['load_average_after'][0]} |"
         )
+    if e2e.get("skipped_rates"):
+        rates = ", ".join(f"{rate:g}" for rate in e2e["skipped_rates"])
+        lines += [
+            "",
+            f"Not run: {rates}/s (a step past saturation, with a delay p99 over 10 s or failed"
+            " lifecycles, stops the stepping: a faster step would only queue).",
+        ]
     failed = {s["rate_per_second"]: s["errors"] for s in steps if s["lifecycles_failed"]}
     if failed:
         lines += ["", f"Failed lifecycles' errors per step: `{json.dumps(failed)}`"]
@@ -243,6 +250,9 @@ def write_report() -> Path:
         " figures are noisy.",
         "",
         TARGETS,
+        "",
+        "What these runs show, and the optimizations kept with their before/after figures:"
+        " [optimizations.md](optimizations.md).",
         "",
     ]
     if e2e:
