@@ -147,7 +147,7 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(infra: Infra, state_dir: Path) -> Iterator[RunningStack]:
-    with running_stack(infra, state_dir) as running:
+    with running_stack(infra, state_dir, TICKETS_LOGIN_FAILURES_PER_USERNAME="3") as running:
         if running.info["base_url"] is None:
             pytest.skip("the stack ran without nginx; see its log in test-artifacts/logs")
         yield running
@@ -289,6 +289,24 @@ def drain_until_closed(ws: ClientConnection) -> int | None:
     except ConnectionClosed as closed:
         return closed.rcvd.code if closed.rcvd else None
     return None
+
+
+def test_failed_logins_through_the_gateway_end_in_429_with_retry_after(
+    stack: RunningStack, admin: TicketsApi
+) -> None:
+    user = admin.create_user("CLIENT")
+    url = stack.base_url + "/api/auth/login/"
+    answers = [
+        httpx.post(url, json={"username": user["username"], "password": "guess"}, timeout=15)
+        for _ in range(4)
+    ]
+    assert [answer.status_code for answer in answers] == [401, 401, 401, 429]
+    assert answers[-1].json() == {
+        "detail": "Too many failed login attempts; try again later.",
+        "code": "too_many_requests",
+    }
+    assert 250 <= int(answers[-1].headers["Retry-After"]) <= 300
+    assert admin.login_as(admin.create_user("CLIENT")["username"]).access
 
 
 def test_no_token_appears_in_any_process_output(

@@ -88,9 +88,13 @@ class Settings(BaseSettings):
     login_failures_per_address: int = 50
     """Failed logins from one client address within the window before its logins are
     refused (429); 0 disables. The address is the peer's, or X-Forwarded-For's from a
-    trusted proxy (uvicorn's ``FORWARDED_ALLOW_IPS``)."""
+    trusted proxy (`TICKETS_FORWARDED_ALLOW_IPS`)."""
     login_failure_window_seconds: float = 300.0
     """The sliding window of the two limits above."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Comma-separated proxy addresses or networks whose X-Forwarded-For is believed: the
+    client is its rightmost address outside them (the address the login limit counts).
+    Avoid `*`: uvicorn then takes the leftmost entry, which a client can write itself."""
 
     max_body_bytes: int = 64 * 1024
     """Largest request body accepted; a larger one is refused with 413 before it is read."""

@@ -33,7 +33,7 @@ def configure_logging(level: str) -> None:
 
 def run_api(runtime: TicketsRuntime, settings: Settings) -> None:
     log.info("tickets API on http://%s:%d", settings.host, settings.port)
-    _serve(create_app(runtime), settings.host, settings.port)
+    _serve(create_app(runtime), settings.host, settings.port, settings.forwarded_allow_ips)
 
 
 def run_relay(runtime: TicketsRuntime, settings: Settings) -> None:
@@ -43,14 +43,18 @@ def run_relay(runtime: TicketsRuntime, settings: Settings) -> None:
         settings.host,
         settings.relay_port,
     )
-    _serve(create_relay_app(runtime), settings.host, settings.relay_port)
+    _serve(
+        create_relay_app(runtime), settings.host, settings.relay_port, settings.forwarded_allow_ips
+    )
 
 
-def _serve(app: FastAPI, host: str, port: int) -> None:
+def _serve(app: FastAPI, host: str, port: int, forwarded_allow_ips: str) -> None:
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
         log_config=None,  # keep the one-line stderr format above
         access_log=False,  # and no request lines: nothing that could carry a token
         lifespan="on",
