@@ -259,6 +259,43 @@ async def test_presence_forgotten_by_redis_is_registered_again(world: World) -> 
     assert world.presence.registered() == {7, 8}
 
 
+async def test_routes_lost_while_redis_was_away_are_replayed_without_a_later_one(
+    world: World,
+) -> None:
+    """The chaos run found it: the last notifications of a user routed while Redis was
+    restarting never arrived, as no later notification revealed the gap."""
+    _, peer = await world.connect(7, since=0)
+    _, idle = await world.connect(8, since=0)
+    world.route(7, 1)
+    await world.pump()
+    await world.gateway.maintain()  # the first heartbeat
+    for seq in (2, 3):
+        world.replay.store(7, seq, frame(7, seq))  # routes lost: Redis restarted
+    world.presence.forget_everything()
+    await world.gateway.maintain()
+    await world.gateway.settle()
+    assert seqs(peer) == [1, 2, 3]
+    assert seqs(idle) == []
+    world.route(7, 4)
+    await world.pump()
+    assert seqs(peer) == [1, 2, 3, 4]
+
+
+async def test_a_resync_that_cannot_read_the_store_keeps_the_connection(world: World) -> None:
+    _, peer = await world.connect(7, since=0)
+    world.route(7, 1)
+    await world.pump()
+    await world.gateway.maintain()
+    world.replay.failing = True
+    world.presence.forget_everything()
+    await world.gateway.maintain()
+    await world.gateway.settle()
+    world.route(7, 2)
+    await world.pump()
+    assert peer.close_code is None
+    assert seqs(peer) == [1, 2]
+
+
 async def test_redis_down_at_admission_still_serves_and_registers_later(world: World) -> None:
     world.presence.available = False
     _, peer = await world.connect(7)

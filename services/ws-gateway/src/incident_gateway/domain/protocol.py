@@ -100,6 +100,7 @@ class Session:
     closed: bool = False
     _held: dict[int, tuple[bytes, int | None]] = field(default_factory=dict)
     _stalls: int = 0
+    _resyncing: bool = False
     _allowance: float = 0.0
     _allowance_at: float = 0.0
 
@@ -192,6 +193,7 @@ class Session:
         if self.closed:
             return []
         assert self.last_seq is not None, "a replay always starts from a known seq"
+        self._resyncing = False
         effects: list[Effect] = []
         for seq, frame in records:
             if seq > self.last_seq:
@@ -202,10 +204,24 @@ class Session:
             return [*effects, FetchMissing(self.last_seq)]
         return effects + self._release_held(progressed)
 
+    def resync(self) -> list[Effect]:
+        """Routes may have been lost with no later one to reveal the gap (Redis was away):
+        look in the store for anything after the last seq sent."""
+        if self.closed or self.fetching or self.last_seq is None:
+            return []
+        self.fetching = True
+        self._resyncing = True
+        self._stalls = 0
+        return [FetchMissing(self.last_seq)]
+
     def replay_failed(self) -> list[Effect]:
         """The stored records could not be read: the client must come back with ``since``."""
         if self.closed:
             return []
+        if self._resyncing:
+            # Only a precaution failed (nothing was known to be missing): carry on live.
+            self._resyncing = False
+            return self._release_held(progressed=False)
         return self._close(CLOSE_TRY_AGAIN_LATER, "missed notifications unavailable")
 
     # --- internals ---------------------------------------------------------------------

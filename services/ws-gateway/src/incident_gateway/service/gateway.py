@@ -227,6 +227,7 @@ class Gateway:
                 delay = 0.0
                 log.info("delivery stream readable again; registering presence again")
                 await self.heartbeat()
+                self.resync()
 
     # --- presence, expiry, slow clients ------------------------------------------------
     async def heartbeat(self) -> None:
@@ -258,17 +259,27 @@ class Gateway:
     async def maintain(self) -> None:
         """One round of the periodic work: sweep, and heartbeat when due or forgotten."""
         self.sweep(self._clock())
-        due = time.monotonic() - self._last_heartbeat >= self.limits.heartbeat_interval_seconds
-        if not due:
+        if self._last_heartbeat > float("-inf"):
             try:
-                # Redis restarted (it forgets everything): register again now, not later.
-                due = not await self._presence.intact()
+                # Redis restarted (it forgets everything): register again now, not later,
+                # even when a heartbeat is due anyway (it would hide the restart).
+                forgotten = not await self._presence.intact()
             except BackendUnavailable:
-                due = False
-            if due:
+                forgotten = False
+            if forgotten:
                 log.warning("presence was forgotten by Redis; registering again")
-        if due:
+                await self.heartbeat()
+                # Whatever was routed while Redis was away is lost; the last ones of a user
+                # would wait for a later notification to reveal the gap, maybe forever.
+                self.resync()
+                return
+        if time.monotonic() - self._last_heartbeat >= self.limits.heartbeat_interval_seconds:
             await self.heartbeat()
+
+    def resync(self) -> None:
+        """Every local connection looks in the store for what it may have missed."""
+        for connection in list(self.routes):
+            self._apply(connection, connection.session.resync(), reason="gap")
 
     async def run_maintenance(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
