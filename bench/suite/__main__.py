@@ -86,7 +86,7 @@ def end_to_end(args: argparse.Namespace) -> None:
 def fan_out(args: argparse.Namespace) -> None:
     print("3. gateway fan-out", flush=True)
     counts = [int(n) for n in numbers(args.fanout)]
-    figures = uvloop.run(fanout.run(counts, args.fanout_seconds))
+    figures = uvloop.run(fanout.run(counts, args.fanout_seconds, args.fanout_repeats))
     write("fanout", figures)
 
 
@@ -124,6 +124,9 @@ def main() -> int:
     parser.add_argument("--admins", type=int, default=5)
     parser.add_argument("--fanout", default="1000,10000", help="connection counts of part 3")
     parser.add_argument("--fanout-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--fanout-repeats", type=int, default=3, help="measurements of each, the median kept"
+    )
     parser.add_argument("--idle", default="1000,10000", help="connection counts of part 4")
     parser.add_argument("--skip", default="", help="parts to skip: e2e,fanout,idle")
     parser.add_argument("--report-only", action="store_true")

@@ -169,7 +169,9 @@ def _fanout_section(fan: dict[str, Any], lines: list[str]) -> None:
         f"One gateway process; deliveries routed to its Redis stream as the notifier does"
         " (a window of 20,000 entries in flight, written by a Redis script),"
         f" {fan['frame_bytes']}-byte notification frames,"
-        f" {fan['seconds']:g} s measured after a 1 s warm-up. Ceiling: a bare `websockets`"
+        f" {fan['seconds']:g} s measured after a 1 s warm-up, gateway and bare server in turn"
+        f" {fan.get('repeats', 1)} times; the median of each is shown (all of them are in the"
+        " JSON). Ceiling: a bare `websockets`"
         " server (own process, uvloop) pushing one pre-encoded frame in a loop to each client,"
         " measured right after with the same clients. The clients are this process (one core"
         " at most), in both.",
