@@ -38,8 +38,17 @@ def render_template(text: str, values: Mapping[str, str]) -> str:
     return PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
 
 
-def upstream_servers(addresses: Sequence[str]) -> str:
-    return " ".join(f"server {address};" for address in addresses)
+def upstream_servers(addresses: Sequence[str], parameters: str = "") -> str:
+    suffix = f" {parameters}" if parameters else ""
+    return " ".join(f"server {address}{suffix};" for address in addresses)
+
+
+# A WebSocket request "completes" only when the socket closes, and nginx forgets a server's
+# failures only when a request completes: with the default max_fails=1, a gateway that once
+# refused a connection (restarting) got one new WebSocket per fail_timeout for as long as its
+# earlier ones stayed open. Without failure accounting a refused connection still moves on
+# to the next gateway (proxy_next_upstream error).
+GATEWAY_SERVER_PARAMETERS = "max_fails=0"
 
 
 def gateway_values(
@@ -49,7 +58,7 @@ def gateway_values(
         "LISTEN_PORT": f"127.0.0.1:{port}",
         "TICKETS_SERVERS": upstream_servers(tickets),
         "NOTIFIER_SERVERS": upstream_servers(notifier),
-        "WS_GATEWAY_SERVERS": upstream_servers(gateways),
+        "WS_GATEWAY_SERVERS": upstream_servers(gateways, GATEWAY_SERVER_PARAMETERS),
     }
 
 

@@ -115,7 +115,7 @@ def test_only_nginx_is_published_and_routes_to_both_gateways(compose: Manifest) 
     instance_ids = {s["environment"]["GATEWAY_INSTANCE_ID"] for s in gateways.values()}
     assert len(instance_ids) == 2
     upstreams = services["nginx"]["environment"]["WS_GATEWAY_SERVERS"]
-    assert sorted(re.findall(r"server ([\w-]+):8003;", upstreams)) == sorted(gateways)
+    assert sorted(re.findall(r"server ([\w-]+):8003 max_fails=0;", upstreams)) == sorted(gateways)
     mounts = services["nginx"]["volumes"]
     assert mounts == [
         "./deploy/gateway/incident.conf.template:/etc/nginx/templates/default.conf.template:ro"
