@@ -142,6 +142,7 @@ class ChaosStack:
         service = self.services[name]
         if service.exited() is None and service.process is not None:
             return
+        _release(service)
         service.start(self.log)
         wait_healthy(service, self._stop)
 
@@ -150,8 +151,18 @@ class ChaosStack:
             if service.exited() is None:
                 service.stop()
                 service.wait_stopped(time.monotonic() + STOP_TIMEOUT)
+            _release(service)
         if self.nginx_home is not None:
             shutil.rmtree(self.nginx_home, ignore_errors=True)
+
+
+def _release(service: Managed) -> None:
+    """Close what an exited process leaves open (its output pipe), before a new start."""
+    if service.reader is not None:
+        service.reader.join(timeout=5)
+    process = service.process
+    if process is not None and process.poll() is not None and process.stdout is not None:
+        process.stdout.close()
 
 
 @contextlib.contextmanager
