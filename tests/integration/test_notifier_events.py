@@ -141,18 +141,25 @@ async def stream_entries(redis: Redis, key: str) -> list[tuple[str, dict[str, st
     return cast(list[tuple[str, dict[str, str]]], await redis.xrange(key))
 
 
+def standalone_notifier(infra: Infra, namespace: str, **env: str) -> RunningNotifier:
+    """The notifier alone in its own namespace: no tickets service, the directory comes
+    from the user events these tests publish."""
+    return start_notifier(
+        infra,
+        NO_TICKETS,
+        name=f"notifier-{namespace}",
+        start_consumer=True,
+        INCIDENT_NAMESPACE=namespace,
+        NOTIFIER_DIRECTORY_SYNC=NO_SYNC,
+        **env,
+    )
+
+
 @pytest.fixture(scope="module")
 def shared(infra: Infra) -> Iterator[tuple[RunningNotifier, str]]:
     """One notifier for the tests that do not kill it; three attempts before dead-lettering."""
     namespace = fresh_namespace(infra)
-    notifier = start_notifier(
-        infra,
-        NO_TICKETS,
-        name=f"notifier-{namespace}",
-        INCIDENT_NAMESPACE=namespace,
-        NOTIFIER_MAX_ATTEMPTS="3",
-        NOTIFIER_DIRECTORY_SYNC=NO_SYNC,
-    )
+    notifier = standalone_notifier(infra, namespace, NOTIFIER_MAX_ATTEMPTS="3")
     asyncio.run(publish_events(infra.amqp_url, namespace, USERS))
     try:
         yield notifier, namespace
@@ -270,15 +277,12 @@ async def test_records_are_routed_only_to_the_gateways_holding_the_recipient(
 async def test_a_sigkill_in_the_middle_of_a_burst_loses_and_repeats_nothing(
     infra: Infra, own_namespace: str
 ) -> None:
-    notifier = start_notifier(
+    notifier = standalone_notifier(
         infra,
-        NO_TICKETS,
-        name=f"notifier-{own_namespace}",
-        INCIDENT_NAMESPACE=own_namespace,
+        own_namespace,
         # Small batches keep the burst long enough to be killed in the middle of it.
         NOTIFIER_PREFETCH="2",
         NOTIFIER_BATCH_SIZE="2",
-        NOTIFIER_DIRECTORY_SYNC=NO_SYNC,
     )
     with notifier:
         await publish_events(infra.amqp_url, own_namespace, USERS)
@@ -300,13 +304,10 @@ async def test_a_sigkill_in_the_middle_of_a_burst_loses_and_repeats_nothing(
 async def test_two_consumer_processes_give_gap_free_seq_per_user(
     infra: Infra, own_namespace: str
 ) -> None:
-    notifier = start_notifier(
+    notifier = standalone_notifier(
         infra,
-        NO_TICKETS,
-        name=f"notifier-{own_namespace}",
-        INCIDENT_NAMESPACE=own_namespace,
+        own_namespace,
         NOTIFIER_PREFETCH="8",
-        NOTIFIER_DIRECTORY_SYNC=NO_SYNC,
     )
     with notifier:
         second = notifier.add_consumer()
@@ -334,13 +335,10 @@ async def test_two_consumer_processes_give_gap_free_seq_per_user(
 async def test_records_are_written_while_redis_is_unreachable_and_sigterm_is_clean(
     infra: Infra, own_namespace: str
 ) -> None:
-    notifier = start_notifier(
+    notifier = standalone_notifier(
         infra,
-        NO_TICKETS,
-        name=f"notifier-{own_namespace}",
-        INCIDENT_NAMESPACE=own_namespace,
+        own_namespace,
         REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
-        NOTIFIER_DIRECTORY_SYNC=NO_SYNC,
     )
     with notifier:
         await publish_events(infra.amqp_url, own_namespace, USERS)
@@ -357,14 +355,11 @@ async def test_records_are_written_while_redis_is_unreachable_and_sigterm_is_cle
 async def test_a_broker_restart_mid_burst_loses_and_repeats_nothing(
     infra: Infra, own_namespace: str
 ) -> None:
-    notifier = start_notifier(
+    notifier = standalone_notifier(
         infra,
-        NO_TICKETS,
-        name=f"notifier-{own_namespace}",
-        INCIDENT_NAMESPACE=own_namespace,
+        own_namespace,
         NOTIFIER_PREFETCH="1",
         NOTIFIER_BATCH_SIZE="1",
-        NOTIFIER_DIRECTORY_SYNC=NO_SYNC,
     )
     with notifier:
         await publish_events(infra.amqp_url, own_namespace, USERS)
