@@ -166,10 +166,11 @@ async def test_it_reconnects_resumes_after_the_last_seq_and_drops_repeats() -> N
 async def test_an_expired_token_is_renewed_and_the_new_one_used() -> None:
     server = ScriptedServer([Step([note(1)], close=4401), Step([note(2)], close=None)])
     async with started(server) as serving:
-        api = renewing_api(serving.url, Tokens(jwt(3600, "a1"), "r1"))
+        first = jwt(3600, "a1")
+        api = renewing_api(serving.url, Tokens(first, "r1"))
         async with api:
             events = await collect(NotificationStream(api, backoff=quick()), 2)
-    assert server.tokens == [jwt(3600, "a1"), api.tokens.access if api.tokens else ""]
+    assert server.tokens == [first, api.tokens.access if api.tokens else ""]
     assert server.tokens[1] != server.tokens[0]
     assert any(isinstance(e, TokensRefreshed) for e in events)
     assert server.sinces == [None, "1"]
