@@ -2,7 +2,8 @@
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
     REDIS_URL=redis://127.0.0.1:6379/0 AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ \
-    .venv/bin/python bench/notifier_throughput.py [--events 3000] [--tickets 200]
+    .venv/bin/python bench/notifier_throughput.py [--events 3000] [--tickets 200] \
+        [--rate 100 --seconds 20] [--only burst|paced|e2e]
 
 1. Records written per second by ONE notifier consumer process (PostgreSQL, RabbitMQ,
    Redis routing on): the queue is filled with ``--events`` contract events first (a mix of
@@ -10,8 +11,17 @@
    developers; 2 1/3 records per event on average), then the consumer is started (it
    handles what is waiting in batches, one transaction per batch: ``--batch-size``). The rate
    is records / (last commit - first commit), from the records' ``created_at`` (written in
-   the committing transaction), so process start-up is not counted.
-2. End-to-end delay from the tickets API request to the record's commit, p50/p99: real
+   the committing transaction), so process start-up is not counted. The consumer's CPU time
+   (user + system, psutil) per event is measured from the first poll that finds records to
+   the last, events being estimated from the records written meanwhile.
+2. Paced: ``--rate`` events per second for ``--seconds``, published while the consumer runs,
+   in groups of 1 to 3 (as a ticket's lifecycle steps come from the outbox relay), with
+   every user present on one fake gateway so each record is routed to a stream. Reported:
+   the consumer's CPU ms per event over the window (first publish -> last record
+   committed), and its own ``notifier_commit_delay_seconds`` histogram (event's
+   ``occurred_at``, set just before publishing, -> commit of its records): mean and p50/p99
+   by bucket.
+3. End-to-end delay from the tickets API request to the record's commit, p50/p99: real
    tickets service + notifier; ``--tickets`` sequential POST /api/tickets/ by a client;
    for each, the time from just before the request until the admin's ``ticket_created``
    record is visible in the notifier's database (polled every ms: visible = committed).
@@ -26,14 +36,18 @@ import asyncio
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import asyncpg
 import httpx
+import psutil
+from redis import Redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
@@ -48,7 +62,7 @@ from harness.notifier import (  # noqa: E402
 )
 from harness.tickets import start_tickets  # noqa: E402
 
-from incident_contracts import EventType, Role, TicketStatus  # noqa: E402
+from incident_contracts import EventType, Names, Role, TicketStatus  # noqa: E402
 from incident_notifier.testing import ticket_event, ticket_snapshot, user_event  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "notifier_throughput.json"
@@ -61,9 +75,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-def mixed_events(count: int) -> list[Any]:
+def mixed_events(count: int, first: int = 0) -> list[Any]:
     events: list[Any] = []
-    for n in range(count):
+    for n in range(first, first + count):
         kind = n % 3
         if kind == 0:
             events.append(
@@ -90,15 +104,29 @@ async def count_and_span(database_url: str) -> tuple[int, float]:
         await connection.close()
 
 
-async def wait_for(database_url: str, expected: int, within: float) -> tuple[int, float]:
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+async def wait_for(
+    database_url: str, expected: int, within: float, process: psutil.Process | None = None
+) -> tuple[int, float, tuple[float, int] | None]:
+    """Poll until ``expected`` records exist; with ``process``, also its CPU seconds and
+    the records written between the first poll that found some and the last poll."""
     deadline = time.monotonic() + within
     found, span = 0, 0.0
+    first: tuple[float, int] | None = None
     while time.monotonic() < deadline:
         found, span = await count_and_span(database_url)
+        if process is not None and found and first is None:
+            first = (cpu_seconds(process), found)
         if found >= expected:
             break
-        await asyncio.sleep(0.2)
-    return found, span
+        await asyncio.sleep(0.1)
+    if process is None or first is None:
+        return found, span, None
+    return found, span, (cpu_seconds(process) - first[0], found - first[1])
 
 
 def throughput(infra: Infra, events: int, prefetch: int, batch_size: int) -> dict[str, Any]:
@@ -131,13 +159,20 @@ def throughput(infra: Infra, events: int, prefetch: int, batch_size: int) -> dic
         expected = sum((2, 1, 4)[n % 3] for n in range(events))
         started = time.monotonic()
         notifier.consumer.start()
-        found, span = asyncio.run(wait_for(notifier.database_url, expected, within=600))
+        process = psutil.Process(notifier.consumer.pid)
+        found, span, cpu = asyncio.run(
+            wait_for(notifier.database_url, expected, within=600, process=process)
+        )
         wall = time.monotonic() - started
     finally:
         notifier.stop()
         asyncio.run(delete_namespace(infra.amqp_url, namespace))
     if found < expected:
         raise SystemExit(f"only {found} of {expected} records were written")
+    cpu_ms_per_event = None
+    if cpu is not None and cpu[1] > 0:
+        # The mix writes 7 records per 3 events, and events are handled in order.
+        cpu_ms_per_event = round(cpu[0] * 1000 / (cpu[1] * 3 / 7), 3)
     return {
         "events": events,
         "records": found,
@@ -147,7 +182,133 @@ def throughput(infra: Infra, events: int, prefetch: int, batch_size: int) -> dic
         "records_per_second": round(found / span, 1),
         "events_per_second": round(events / span, 1),
         "wall_seconds_including_startup": round(wall, 2),
+        "consumer_cpu_ms_per_event": cpu_ms_per_event,
     }
+
+
+FAKE_GATEWAY = "bench-gw"
+
+
+def paced(infra: Infra, rate: float, seconds: float, batch_size: int) -> dict[str, Any]:
+    namespace = fresh_namespace(infra)
+    names = Names(namespace)
+    redis = Redis.from_url(infra.redis_url)
+    notifier = start_notifier(
+        infra,
+        "http://127.0.0.1:9",
+        name=f"bench-paced-{namespace}",
+        INCIDENT_NAMESPACE=namespace,
+        NOTIFIER_DIRECTORY_SYNC="false",
+        NOTIFIER_BATCH_SIZE=str(batch_size),
+        NOTIFIER_LOG_LEVEL="WARNING",
+    )
+    try:
+        users = [
+            user_event(ADMINS[0], Role.ADMIN, "Ann Admin"),
+            user_event(ADMINS[1], Role.ADMIN, "Abe Admin"),
+            user_event(CLIENT, Role.CLIENT, "John Client"),
+            user_event(DEVS[0], Role.DEVELOPER, "Alice Developer"),
+            user_event(DEVS[1], Role.DEVELOPER, "Bob Support"),
+        ]
+        # Every user connected to one gateway (a presence entry far in the future), so each
+        # record costs a stream entry as in the real system.
+        for user in (*ADMINS, CLIENT, *DEVS):
+            redis.zadd(names.presence_key(user), {FAKE_GATEWAY: 2**52})
+        asyncio.run(publish_events(infra.amqp_url, namespace, users))
+        time.sleep(1.0)  # the user events are handled; then the window starts
+        process = psutil.Process(notifier.consumer.pid)
+        cpu_before = cpu_seconds(process)
+        metrics_before = commit_delays(notifier.consumer_url)
+        events = asyncio.run(publish_paced(infra.amqp_url, namespace, rate, seconds))
+        expected = sum((2, 1, 4)[n % 3] for n in range(events))
+        found, _span, _cpu = asyncio.run(wait_for(notifier.database_url, expected, within=120))
+        cpu = cpu_seconds(process) - cpu_before
+        metrics = commit_delays(notifier.consumer_url)
+        routed = redis.xlen(names.gateway_stream(FAKE_GATEWAY))
+    finally:
+        notifier.stop()
+        asyncio.run(delete_namespace(infra.amqp_url, namespace))
+        keys = [names.presence_key(user) for user in (*ADMINS, CLIENT, *DEVS)]
+        redis.delete(*keys, names.gateway_stream(FAKE_GATEWAY))
+        redis.close()
+    if found < expected:
+        raise SystemExit(f"only {found} of {expected} records were written")
+    count = metrics["count"] - metrics_before["count"]
+    total = metrics["sum"] - metrics_before["sum"]
+    buckets = {le: n - metrics_before["buckets"].get(le, 0) for le, n in metrics["buckets"].items()}
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "events": events,
+        "records": found,
+        "routed": routed,
+        "batch_size": batch_size,
+        "consumer_cpu_seconds": round(cpu, 3),
+        "consumer_cpu_ms_per_event": round(cpu * 1000 / events, 3),
+        "consumer_cpu_percent_of_a_core": round(cpu * 100 / seconds, 1),
+        "commit_delay_mean_ms": round(total * 1000 / count, 2) if count else None,
+        "commit_delay_p50_le_ms": bucket_quantile(buckets, count, 0.5),
+        "commit_delay_p99_le_ms": bucket_quantile(buckets, count, 0.99),
+    }
+
+
+async def publish_paced(amqp_url: str, namespace: str, rate: float, seconds: float) -> int:
+    """Publish the mix at ``rate`` events/s for ``seconds``, in groups of 1 to 3."""
+    connection = await aio_pika.connect(amqp_url, timeout=30)
+    chooser = random.Random(7)
+    published = 0
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            Names(namespace).events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        total = int(rate * seconds)
+        started = time.monotonic()
+        while published < total:
+            group = min(chooser.randint(1, 3), total - published)
+            # occurred_at is set now, so the consumer's commit delay is publish -> commit.
+            for event in mixed_events(group, first=published):
+                await exchange.publish(
+                    aio_pika.Message(
+                        event.model_dump_json().encode(),
+                        message_id=str(event.event_id),
+                        content_type="application/json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=event.event_type.value,
+                )
+            published += group
+            pause = started + published / rate - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+    finally:
+        await connection.close()
+    return published
+
+
+def commit_delays(consumer_url: str) -> dict[str, Any]:
+    """The consumer's commit-delay histogram: count, sum and cumulative buckets."""
+    text = httpx.get(f"{consumer_url}/metrics", timeout=10).text
+    result: dict[str, Any] = {"count": 0.0, "sum": 0.0, "buckets": {}}
+    for line in text.splitlines():
+        if line.startswith("notifier_commit_delay_seconds_count"):
+            result["count"] = float(line.split()[-1])
+        elif line.startswith("notifier_commit_delay_seconds_sum"):
+            result["sum"] = float(line.split()[-1])
+        elif line.startswith("notifier_commit_delay_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            result["buckets"][le] = float(line.split()[-1])
+    return result
+
+
+def bucket_quantile(buckets: dict[str, float], count: float, fraction: float) -> float | None:
+    """The upper bound (ms) of the first histogram bucket holding ``fraction`` of events."""
+    if not count:
+        return None
+    for le, cumulative in sorted(buckets.items(), key=lambda item: float(item[0])):
+        if cumulative >= fraction * count:
+            return float(le) * 1000
+    return None
 
 
 def end_to_end(infra: Infra, tickets_count: int) -> dict[str, Any]:
@@ -230,40 +391,62 @@ def main() -> int:
     parser.add_argument("--prefetch", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--tickets", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=100.0, help="paced mode: events/s")
+    parser.add_argument("--seconds", type=float, default=20.0, help="paced mode: duration")
+    parser.add_argument(
+        "--only", choices=("burst", "paced", "e2e"), action="append", help="run only these"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes")
     args = parser.parse_args()
+    parts = set(args.only or ("burst", "paced", "e2e"))
     urls = [os.environ.get(name) for name in ("DATABASE_URL", "REDIS_URL", "AMQP_URL")]
     if not all(urls):
         raise SystemExit("set DATABASE_URL, REDIS_URL and AMQP_URL (see the docstring)")
     infra = Infra(*urls)  # type: ignore[arg-type]
     infra.run_id = f"bench{infra.run_id}"
-    try:
-        rate = throughput(infra, args.events, args.prefetch, args.batch_size)
-        delay = end_to_end(infra, args.tickets)
-    finally:
-        infra.drop_databases()
-    result = {
+    result: dict[str, Any] = {
         "benchmark": "notifier_throughput",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
-        "throughput": rate,
-        "end_to_end": delay,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        f"one consumer process: {rate['records_per_second']} records/s "
-        f"({rate['events_per_second']} events/s; {rate['records']} records from "
-        f"{rate['events']} events in {rate['commit_span_seconds']} s; prefetch {rate['prefetch']},"
-        f" batches of up to {rate['batch_size']})"
-    )
-    print(
-        f"tickets API request -> record committed, {delay['tickets']} tickets: "
-        f"p50 {delay['p50_ms']} ms, p99 {delay['p99_ms']} ms (max {delay['max_ms']} ms); "
-        f"the API request alone: p50 {delay['request_only_p50_ms']} ms, "
-        f"p99 {delay['request_only_p99_ms']} ms"
-    )
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    try:
+        if "burst" in parts:
+            rate = throughput(infra, args.events, args.prefetch, args.batch_size)
+            result["throughput"] = rate
+            print(
+                f"one consumer process: {rate['records_per_second']} records/s "
+                f"({rate['events_per_second']} events/s; {rate['records']} records from "
+                f"{rate['events']} events in {rate['commit_span_seconds']} s; prefetch "
+                f"{rate['prefetch']}, batches of up to {rate['batch_size']}); "
+                f"consumer CPU {rate['consumer_cpu_ms_per_event']} ms per event"
+            )
+        if "paced" in parts:
+            steady = paced(infra, args.rate, args.seconds, args.batch_size)
+            result["paced"] = steady
+            print(
+                f"paced, {steady['rate']} events/s for {steady['seconds']} s "
+                f"({steady['events']} events, {steady['records']} records, {steady['routed']}"
+                f" routed): consumer CPU {steady['consumer_cpu_ms_per_event']} ms per event "
+                f"({steady['consumer_cpu_percent_of_a_core']}% of a core); occurred -> commit "
+                f"mean {steady['commit_delay_mean_ms']} ms, p50 <= "
+                f"{steady['commit_delay_p50_le_ms']} ms, p99 <= "
+                f"{steady['commit_delay_p99_le_ms']} ms"
+            )
+        if "e2e" in parts:
+            delay = end_to_end(infra, args.tickets)
+            result["end_to_end"] = delay
+            print(
+                f"tickets API request -> record committed, {delay['tickets']} tickets: "
+                f"p50 {delay['p50_ms']} ms, p99 {delay['p99_ms']} ms (max {delay['max_ms']} ms);"
+                f" the API request alone: p50 {delay['request_only_p50_ms']} ms, "
+                f"p99 {delay['request_only_p99_ms']} ms"
+            )
+    finally:
+        infra.drop_databases()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {args.output}")
     return 0
 
 
