@@ -84,7 +84,9 @@ class ConsumerWiring:
 
 @asynccontextmanager
 async def consumer_services(settings: Settings) -> AsyncIterator[ConsumerWiring]:
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    # No pre-ping: a batch that meets a dropped connection is retried whole (the consumer
+    # retries StoreUnavailable), so the ping would only cost a round trip per batch.
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, pre_ping=False)
     http = httpx.AsyncClient()
     redis = Redis.from_url(
         settings.redis_url,
@@ -103,7 +105,7 @@ async def consumer_services(settings: Settings) -> AsyncIterator[ConsumerWiring]
     try:
         yield ConsumerWiring(
             settings=settings,
-            handler=EventProcessor(store, directory, router),
+            handler=EventProcessor(store, directory, router, unit=store),
             directory=directory,
             users_source=HttpUsersSource(settings.tickets_url, http),
             # Redis is left out on purpose: without it records are still written, and the

@@ -15,7 +15,7 @@ from incident_notifier.adapters.sql_notifications import SqlNotificationStore
 from incident_notifier.domain.content import NotificationContent
 from incident_notifier.domain.tickets import ChangeKind
 from incident_notifier.domain.users import DirectoryUser
-from incident_notifier.service.ports import RecordRequest
+from incident_notifier.service.ports import Audience, RecordRequest
 
 NOW = datetime(2025, 12, 23, 10, 0, tzinfo=UTC)
 CONTENT = NotificationContent(ChangeKind.TICKET_OPENED, "m", {"id": 1, "title": "T"}, NOW)
@@ -86,3 +86,33 @@ async def test_the_directory_keeps_the_newest_statement(
     assert (audience.admin_ids, audience.inactive_ids) == ([1], {2})
     assert await directory.get(1) == admin
     assert await directory.get(3) is None
+
+
+async def test_one_unit_of_work_reads_the_audience_and_writes_or_writes_nothing(
+    stores: tuple[SqlNotificationStore, SqlUserDirectory],
+) -> None:
+    store, directory = stores
+    await directory.apply(
+        [
+            DirectoryUser(1, "ann", "Ann", "ADMIN", True, NOW),
+            DirectoryUser(2, "dev", "Dev", "DEVELOPER", False, NOW),
+        ]
+    )
+    seen: list[tuple[list[int], set[int]]] = []
+
+    def requests_for(audience: Audience) -> list[RecordRequest]:
+        seen.append((audience.admin_ids, audience.inactive_ids))
+        return [request(event, *audience.admin_ids)]
+
+    event = uuid.uuid4()
+    [records] = await store.record_for({2, 3}, requests_for)
+    assert seen == [([1], {2})]
+    assert [(r.user_id, r.seq) for r in records or []] == [(1, 1)]
+    assert await store.record_for({2}, requests_for) == [None]
+
+    def failing(audience: Audience) -> list[RecordRequest]:
+        raise RuntimeError("no requests")
+
+    with pytest.raises(RuntimeError):
+        await store.record_for(set(), failing)
+    assert [r.seq for r in await store.after_seq(1, 0, 10)] == [1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from sqlalchemy import and_, exists, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from incident_notifier.adapters.sql_engine import aware, guarded, insert_for
 from incident_notifier.adapters.sql_schema import directory_users
@@ -13,6 +13,18 @@ from incident_notifier.domain.users import ADMIN_ROLE, DirectoryUser
 from incident_notifier.service.ports import Audience
 
 _u = directory_users.c
+
+
+async def read_audience(conn: AsyncConnection, candidate_ids: Collection[int]) -> Audience:
+    """``UserDirectory.audience`` on a connection of the caller's (and its transaction)."""
+    wanted = _u.role == ADMIN_ROLE
+    if candidate_ids:
+        wanted = or_(wanted, and_(_u.id.in_(list(candidate_ids)), _u.is_active.is_(False)))
+    query = select(_u.id, _u.role, _u.is_active).where(wanted).order_by(_u.id)
+    rows = (await conn.execute(query)).all()
+    admins = [row.id for row in rows if row.role == ADMIN_ROLE and row.is_active]
+    inactive = {row.id for row in rows if row.id in candidate_ids and not row.is_active}
+    return Audience(admins, inactive)
 
 
 class SqlUserDirectory:
@@ -58,17 +70,9 @@ class SqlUserDirectory:
         return await guarded(run)
 
     async def audience(self, candidate_ids: Collection[int]) -> Audience:
-        wanted = _u.role == ADMIN_ROLE
-        if candidate_ids:
-            wanted = or_(wanted, and_(_u.id.in_(list(candidate_ids)), _u.is_active.is_(False)))
-        query = select(_u.id, _u.role, _u.is_active).where(wanted).order_by(_u.id)
-
         async def run() -> Audience:
             async with self._engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
-            admins = [row.id for row in rows if row.role == ADMIN_ROLE and row.is_active]
-            inactive = {row.id for row in rows if row.id in candidate_ids and not row.is_active}
-            return Audience(admins, inactive)
+                return await read_audience(conn, candidate_ids)
 
         return await guarded(run)
 

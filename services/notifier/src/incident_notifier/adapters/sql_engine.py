@@ -16,13 +16,21 @@ from incident_notifier.domain.errors import StoreUnavailable
 T = TypeVar("T")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """``pre_ping=False`` spares a round trip per checkout: a connection the server dropped
+    then fails its first statement instead (``StoreUnavailable``), and the pool, told by
+    that disconnect error, discards its other connections, so the caller's retry runs on
+    a fresh one. For callers that retry anyway, such as the queue consumer."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=pre_ping,
+        pool_timeout=10,
     )
 
 

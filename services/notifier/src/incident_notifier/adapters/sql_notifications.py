@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -13,12 +13,13 @@ from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from incident_contracts.timestamps import utc_now
+from incident_notifier.adapters.sql_directory import read_audience
 from incident_notifier.adapters.sql_engine import aware, guarded, insert_for
 from incident_notifier.adapters.sql_schema import notifications, processed_events, user_seq
 from incident_notifier.domain.content import NotificationContent
 from incident_notifier.domain.records import NotificationRecord
 from incident_notifier.domain.tickets import ChangeKind
-from incident_notifier.service.ports import RecordRequest
+from incident_notifier.service.ports import Audience, RecordRequest
 
 _COLUMNS = (
     notifications.c.id,
@@ -72,6 +73,9 @@ def _record(row: Row[Any]) -> NotificationRecord:
 
 
 class SqlNotificationStore:
+    """Also the unit of work of a batch of ticket events (``AudienceAndRecords``): the
+    directory lives in the same database."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
@@ -81,6 +85,18 @@ class SqlNotificationStore:
         async def write() -> list[list[NotificationRecord] | None]:
             async with self._engine.begin() as conn:
                 return await self._write(conn, requests)
+
+        return await guarded(write)
+
+    async def record_for(
+        self,
+        candidate_ids: Collection[int],
+        requests_for: Callable[[Audience], Sequence[RecordRequest]],
+    ) -> list[list[NotificationRecord] | None]:
+        async def write() -> list[list[NotificationRecord] | None]:
+            async with self._engine.begin() as conn:
+                audience = await read_audience(conn, candidate_ids)
+                return await self._write(conn, requests_for(audience))
 
         return await guarded(write)
 

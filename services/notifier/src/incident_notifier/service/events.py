@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,7 +11,10 @@ from incident_contracts import TicketEvent, UserCreated, UserEvent, UserUpdated
 from incident_contracts.timestamps import utc_now
 from incident_notifier.domain.content import notification_content
 from incident_notifier.domain.recipients import named_by_rules, recipients
+from incident_notifier.domain.records import NotificationRecord
 from incident_notifier.service.ports import (
+    Audience,
+    AudienceAndRecords,
     DeliveryRouter,
     NotificationStore,
     RecordRequest,
@@ -40,6 +43,23 @@ class BatchOutcome:
     """Stream entries written for gateways, for the whole batch."""
 
 
+class _OneAfterTheOther:
+    """The directory read, then the writes, each on its own (for stores that cannot share
+    a transaction with the directory, such as the in-memory fakes)."""
+
+    def __init__(self, directory: UserDirectory, store: NotificationStore) -> None:
+        self._directory = directory
+        self._store = store
+
+    async def record_for(
+        self,
+        candidate_ids: Collection[int],
+        requests_for: Callable[[Audience], Sequence[RecordRequest]],
+    ) -> list[list[NotificationRecord] | None]:
+        audience = await self._directory.audience(candidate_ids)
+        return await self._store.record_many(requests_for(audience))
+
+
 class EventProcessor:
     def __init__(
         self,
@@ -47,10 +67,14 @@ class EventProcessor:
         directory: UserDirectory,
         router: DeliveryRouter,
         *,
+        unit: AudienceAndRecords | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._store = store
+        """``unit``: where ticket events read the directory and write, in one transaction
+        (one connection and one commit per batch); by default ``directory`` then ``store``.
+        User events always go to ``directory``."""
         self._directory = directory
+        self._unit = unit or _OneAfterTheOther(directory, store)
         self._router = router
         self._clock = clock
 
@@ -89,17 +113,19 @@ class EventProcessor:
         candidates: set[int] = set()
         for change in changes:
             candidates |= named_by_rules(change, ())
-        audience = await self._directory.audience(candidates)
-        requests = [
-            RecordRequest(
-                event.event_id,
-                event.event_type.value,
-                recipients(change, audience.admin_ids, audience.inactive_ids),
-                notification_content(change),
-            )
-            for event, change in zip(events, changes, strict=True)
-        ]
-        written = await self._store.record_many(requests)
+
+        def requests_for(audience: Audience) -> list[RecordRequest]:
+            return [
+                RecordRequest(
+                    event.event_id,
+                    event.event_type.value,
+                    recipients(change, audience.admin_ids, audience.inactive_ids),
+                    notification_content(change),
+                )
+                for event, change in zip(events, changes, strict=True)
+            ]
+
+        written = await self._unit.record_for(candidates, requests_for)
         committed_at = self._clock()
         routed = await self._router.route(
             [delivery(record) for records in written if records for record in records]

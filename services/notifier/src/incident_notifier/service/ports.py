@@ -6,7 +6,7 @@ has in-memory fakes for unit tests and the dev mode.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -83,6 +83,22 @@ class UserDirectory(Protocol):
         ...
 
     async def get(self, user_id: int) -> DirectoryUser | None: ...
+
+
+class AudienceAndRecords(Protocol):
+    """The directory read and the writes of a batch of ticket events as ONE unit of work."""
+
+    async def record_for(
+        self,
+        candidate_ids: Collection[int],
+        requests_for: Callable[[Audience], Sequence[RecordRequest]],
+    ) -> list[list[NotificationRecord] | None]:
+        """Read the audience of ``candidate_ids`` (as ``UserDirectory.audience``), build the
+        requests from it with ``requests_for``, and record them (as
+        ``NotificationStore.record_many``, whose answer this is), all in one transaction
+        on one connection. Raises ``StoreUnavailable`` when the database cannot be
+        reached."""
+        ...
 
 
 class UsersSource(Protocol):
