@@ -18,7 +18,10 @@ Starts the tickets service on a fresh PostgreSQL database with its own namespace
   ``tickets_outbox_commit_to_confirm_seconds`` (exact per event: the relay knows when its
   process committed each event; the percentiles are interpolated within the buckets);
 - p50/p99 delay from the outbox write to the confirm, per event, from the outbox table
-  (``sent_at - created_at``): the same path plus the commit itself, an upper bound.
+  (``sent_at - created_at``): the same path plus the commit itself, an upper bound;
+- the CPU time (user + system) the tickets process (and the relay's, with
+  ``--separate-relay``) spent per request over the measured window, the figure least
+  disturbed by other load on the machine (only when the benchmark started the service).
 
 Figures are printed and written as JSON to ``bench/results/``.
 """
@@ -43,6 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import psutil
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRANSITIONS = ("open", "assign", "start", "finish", "approve")
@@ -142,6 +146,14 @@ class Service:
             await connection.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
         finally:
             await connection.close()
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def _spawn(env: dict[str, str], role: str) -> subprocess.Popen[bytes]:
@@ -336,21 +348,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             # Let the warm-up's events be confirmed before the histogram's starting point.
             await asyncio.sleep(0.5)
             buckets_before = await histogram(http, metrics_base)
+            measured = (
+                [psutil.Process(p.pid) for p in (service.process, service.relay) if p]
+                if service is not None
+                else []
+            )
+            cpu_before = cpu_seconds(measured)
             started = time.perf_counter()
             if args.rate > 0:
                 await paced()
             else:
                 await asyncio.gather(*(worker(*w) for w in workers))
             wall = time.perf_counter() - started
+            # The relay finishes after the last answer: wait for the confirms before the
+            # CPU reading so that their share is counted.
             delays, unsent = (
                 await commit_to_confirm(database_url, before) if database_url else ([], 0)
             )
+            cpu = cpu_seconds(measured) - cpu_before
             buckets_after = await histogram(http, metrics_base)
     finally:
         if service is not None:
             await service.stop()
 
     transitions = [ms for name in TRANSITIONS for ms in driver.latencies[name]]
+    requests = len(transitions) + len(driver.latencies["create"])
     run_buckets = {
         bound: count - buckets_before.get(bound, 0) for bound, count in buckets_after.items()
     }
@@ -376,6 +398,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "outbox_write_to_confirm": summary(delays)
         | {"unsent_at_end": unsent, "source": "outbox table: sent_at - created_at"},
+        "service_cpu": {
+            "requests": requests,
+            "cpu_seconds": round(cpu, 3),
+            "ms_per_request": round(cpu * 1000 / requests, 3) if measured else float("nan"),
+            "source": "psutil cpu_times (user + system) of the service's processes",
+        },
         "python": sys.version.split()[0],
         # The machine is shared: the load it carried says how much these figures are worth.
         "load_average_1_5_15": [round(value, 2) for value in os.getloadavg()],
@@ -399,6 +427,7 @@ def main() -> int:
         action="store_true",
         help="run the relay as its own process (`relay` role) instead of inside the API",
     )
+    parser.add_argument("--output", type=Path, help="the JSON file (default: bench/results/)")
     parser.add_argument("--metrics-base", help="with --base: where the relay's /metrics is")
     parser.add_argument("--admin-username", default="admin")
     parser.add_argument(
@@ -419,12 +448,17 @@ def main() -> int:
     rows += [("outbox write -> conf", result["outbox_write_to_confirm"])]
     for label, f in rows:
         print(f"{label:20s} n={f['count']:<5} p50={f['p50_ms']:8.2f} ms  p99={f['p99_ms']:8.2f} ms")
-    RESULTS.mkdir(exist_ok=True)
+    cpu = result["service_cpu"]
+    print(
+        f"service CPU          {cpu['cpu_seconds']} s for {cpu['requests']} requests: "
+        f"{cpu['ms_per_request']:.3f} ms per request"
+    )
     shape = f"rate{args.rate:g}" if args.rate > 0 else f"closed{args.concurrency}"
     relay = "_separate_relay" if args.separate_relay else ""
-    out = RESULTS / f"tickets_latency_{shape}{relay}.json"
+    out = args.output or RESULTS / f"tickets_latency_{shape}{relay}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written: bench/results/{out.name}")
+    print(f"written: {out}")
     return 0
 
 
