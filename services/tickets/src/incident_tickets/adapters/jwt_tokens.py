@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import secrets
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -139,18 +141,48 @@ class JwtTokenIssuer:
 
 
 class JwtTokenReader:
-    """Verifies with ``incident_auth``, exactly as the other services do, and speaks domain."""
+    """Verifies with ``incident_auth``, exactly as the other services do, and speaks domain.
 
-    def __init__(self, key: SigningKey, *, issuer: str, audience: str) -> None:
+    A token whose signature and claims were verified is remembered until it expires, so
+    the Ed25519 check (most of the cost of authenticating a request) runs once per token,
+    not once per request. Only the token string can hit the cache, and a token that was
+    valid stays valid until its ``exp`` (there is no revocation of access tokens: a
+    deactivated user is refused by the user lookup that follows, not here).
+    """
+
+    def __init__(
+        self,
+        key: SigningKey,
+        *,
+        issuer: str,
+        audience: str,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._verifier = TokenVerifier(
             StaticKeySource(key.jwks()), issuer=issuer, audience=audience
         )
+        self._verified: OrderedDict[str, TokenClaims] = OrderedDict()
+        """Access tokens only: a refresh token is used once, remembering it buys nothing."""
+        self._cache_size = cache_size
+        self._clock = clock
 
     async def read(self, token: str, *, refresh: bool) -> TokenClaims:
+        claims = None if refresh else self._verified.get(token)
+        if claims is not None:
+            if self._clock() < claims.exp:
+                return claims
+            del self._verified[token]  # expired: the full check below says so
         expected = TokenType.REFRESH if refresh else TokenType.ACCESS
         try:
-            return await self._verifier.verify(token, expected)
+            claims = await self._verifier.verify(token, expected)
         except TokenExpired as error:
             raise errors.TokenExpired(error.detail) from error
         except TokenRejected as error:
             raise errors.InvalidToken(error.detail) from error
+        if refresh:
+            return claims
+        self._verified[token] = claims
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)  # the oldest entry, whatever its use
+        return claims
