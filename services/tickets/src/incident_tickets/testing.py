@@ -23,6 +23,8 @@ from incident_tickets.domain.tickets import Ticket
 from incident_tickets.domain.users import Actor, User
 from incident_tickets.service.ports import (
     IssuedToken,
+    NameDirectory,
+    Names,
     OutboxEvent,
     OutboxMessage,
     ProjectRepository,
@@ -170,6 +172,18 @@ class _Tickets:
         return copy.deepcopy(visible[offset : offset + limit])
 
 
+class _Names:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def lookup(self, user_ids: Sequence[int], project_ids: Sequence[int]) -> Names:
+        users, projects = self._s.users, self._s.projects
+        return Names(
+            users={i: users[i].full_name for i in user_ids if i in users},
+            projects={i: projects[i].name for i in project_ids if i in projects},
+        )
+
+
 class _RefreshTokens:
     def __init__(self, state: _State) -> None:
         self._s = state
@@ -194,6 +208,7 @@ class InMemoryUnitOfWork:
     projects: ProjectRepository
     tickets: TicketRepository
     refresh_tokens: RefreshTokenRepository
+    names: NameDirectory
 
     def __init__(self, store: InMemoryStore, *, read_only: bool = False) -> None:
         self._store = store
@@ -207,6 +222,7 @@ class InMemoryUnitOfWork:
         self.projects = _Projects(self._work)
         self.tickets = _Tickets(self._work)
         self.refresh_tokens = _RefreshTokens(self._work)
+        self.names = _Names(self._work)
 
     async def __aenter__(self) -> Self:
         self._begin()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal_column, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
@@ -29,7 +29,7 @@ from incident_tickets.domain.errors import UsernameTaken
 from incident_tickets.domain.projects import Project
 from incident_tickets.domain.tickets import Ticket
 from incident_tickets.domain.users import Actor, User
-from incident_tickets.service.ports import RefreshTokenRecord
+from incident_tickets.service.ports import Names, RefreshTokenRecord
 
 USERS: Table = SQLModel.metadata.tables[UserRow.__tablename__]
 PROJECTS: Table = SQLModel.metadata.tables[ProjectRow.__tablename__]
@@ -50,13 +50,46 @@ _PROJECTS_BY_IDS = select(PROJECTS).where(
 )
 _TICKET_BY_ID = select(TICKETS).where(TICKETS.c.id == bindparam("ticket_id"))
 _TICKET_BY_ID_LOCKED = _TICKET_BY_ID.with_for_update()  # SQLite ignores it: it locks the file
-_UPDATE_TICKET = update(TICKETS).where(TICKETS.c.id == bindparam("ticket_id"))
-"""The SET clause comes from the parameters given with it (``_ticket_values``)."""
+_TICKET_COLUMNS = (
+    "title",
+    "description",
+    "priority",
+    "category",
+    "status",
+    "project_id",
+    "created_by_id",
+    "created_at",
+    "updated_at",
+    "opened_at",
+    "started_at",
+    "resolved_at",
+    "closed_at",
+    "resolution_due_at",
+    "rejection_comment",
+)
+UPDATE_TICKET = (
+    update(TICKETS)
+    .where(TICKETS.c.id == bindparam("t_id"))
+    .values({name: bindparam(f"t_{name}") for name in _TICKET_COLUMNS})
+)
+"""Every column, from ``_ticket_values`` with ``t_`` before each name (a SET clause given
+explicitly so that the statement can be a CTE; the prefix keeps its parameters apart from
+the outbox row's)."""
 _ASSIGNEES_OF = (
     select(ASSIGNEES.c.ticket_id, ASSIGNEES.c.user_id)
     .where(ASSIGNEES.c.ticket_id.in_(bindparam("ticket_ids", expanding=True)))
     .order_by(ASSIGNEES.c.ticket_id, ASSIGNEES.c.position)
 )
+
+_NAMES = union_all(
+    select(literal_column("0").label("kind"), USERS.c.id, USERS.c.full_name.label("name")).where(
+        USERS.c.id.in_(bindparam("user_ids", expanding=True))
+    ),
+    select(literal_column("1"), PROJECTS.c.id, PROJECTS.c.name).where(
+        PROJECTS.c.id.in_(bindparam("project_ids", expanding=True))
+    ),
+)
+"""User and project names in one round trip: kind 0 rows are users, kind 1 projects."""
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -173,6 +206,20 @@ class SqlProjectRepository:
         return [_project(row) for row in await self._connection.execute(query)]
 
 
+class SqlNameDirectory:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def lookup(self, user_ids: Sequence[int], project_ids: Sequence[int]) -> Names:
+        names = Names(users={}, projects={})
+        if not user_ids and not project_ids:
+            return names
+        parameters = {"user_ids": list(user_ids), "project_ids": list(project_ids)}
+        for kind, row_id, name in await self._connection.execute(_NAMES, parameters):
+            (names.projects if kind else names.users)[row_id] = name
+        return names
+
+
 # --- tickets ------------------------------------------------------------------------
 _TICKET_FIELDS = (
     "title",
@@ -223,19 +270,35 @@ def _ticket_values(ticket: Ticket) -> dict[str, object]:
 
 
 class SqlTicketRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, *, defer_saves: bool = False) -> None:
+        """``defer_saves``: ``save`` keeps the ticket's UPDATE for the unit of work to send
+        with its outbox row in one statement (``take_pending_save``); any other statement
+        of this repository sends it first, so reads here always see it."""
         self._connection = connection
         # Assignees as stored, per ticket loaded in this unit of work: ``save`` inserts only
         # the new ones without reading them again (assignees are only ever added).
         self._stored_assignees: dict[int, list[int]] = {}
+        self._defer_saves = defer_saves
+        self._pending_save: dict[str, object] | None = None
+
+    def take_pending_save(self) -> dict[str, object] | None:
+        """The parameters of ``UPDATE_TICKET`` not sent yet; the caller now owns them."""
+        pending, self._pending_save = self._pending_save, None
+        return pending
+
+    async def flush(self) -> None:
+        if (pending := self.take_pending_save()) is not None:
+            await self._connection.execute(UPDATE_TICKET, pending)
 
     async def add(self, ticket: Ticket) -> Ticket:
+        await self.flush()
         statement = insert(TICKETS).values(_ticket_values(ticket)).returning(TICKETS.c.id)
         ticket.id = (await self._connection.execute(statement)).scalar_one()
         await self._add_assignees(ticket, [])
         return ticket
 
     async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
+        await self.flush()
         query = _TICKET_BY_ID_LOCKED if for_update else _TICKET_BY_ID
         row = (await self._connection.execute(query, {"ticket_id": ticket_id})).first()
         if row is None:
@@ -249,15 +312,18 @@ class SqlTicketRepository:
 
     async def save(self, ticket: Ticket) -> None:
         assert ticket.id is not None, "only a stored ticket is saved"
-        await self._connection.execute(
-            _UPDATE_TICKET, {"ticket_id": ticket.id, **_ticket_values(ticket)}
-        )
+        await self.flush()
+        values = _ticket_values(ticket)
+        self._pending_save = {"t_id": ticket.id} | {f"t_{k}": v for k, v in values.items()}
+        if not self._defer_saves:
+            await self.flush()
         stored = self._stored_assignees.get(ticket.id)
         if stored is None:
             stored = (await self._assignees([ticket.id])).get(ticket.id, [])
         await self._add_assignees(ticket, stored)
 
     async def list_visible(self, actor: Actor, *, limit: int, offset: int) -> list[Ticket]:
+        await self.flush()
         query = select(TICKETS).order_by(TICKETS.c.id.desc()).limit(limit).offset(offset)
         if actor.role is Role.CLIENT:
             query = query.where(TICKETS.c.created_by_id == actor.id)

@@ -11,6 +11,8 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from incident_tickets.adapters.sql_repositories import (
+    UPDATE_TICKET,
+    SqlNameDirectory,
     SqlProjectRepository,
     SqlRefreshTokenRepository,
     SqlTicketRepository,
@@ -18,6 +20,7 @@ from incident_tickets.adapters.sql_repositories import (
 )
 from incident_tickets.adapters.sql_tables import OUTBOX
 from incident_tickets.service.ports import (
+    NameDirectory,
     OutboxEvent,
     ProjectRepository,
     RefreshTokenRepository,
@@ -34,6 +37,10 @@ _WRITE_AND_NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("sende
 )
 """One outbox row and the NOTIFY for it (PostgreSQL), built once."""
 
+_SAVE_WRITE_AND_NOTIFY = _WRITE_AND_NOTIFY.add_cte(UPDATE_TICKET.cte("saved"))
+"""The same, with the ticket's UPDATE that the change wrote the event for: the whole write
+of a lifecycle action in one round trip."""
+
 AfterCommit = Callable[[list[str]], None]
 """Called right after a commit with the ids of the events it wrote (the relay's wake-up and
 its exact commit time, the request->commit metric)."""
@@ -44,6 +51,7 @@ class SqlUnitOfWork:
     projects: ProjectRepository
     tickets: TicketRepository
     refresh_tokens: RefreshTokenRepository
+    names: NameDirectory
 
     def __init__(
         self,
@@ -67,8 +75,13 @@ class SqlUnitOfWork:
         self._connection = connection = await self._engine.connect()
         self.users = SqlUserRepository(connection)
         self.projects = SqlProjectRepository(connection)
-        self.tickets = SqlTicketRepository(connection)
+        # Deferring the ticket's UPDATE pays only where it joins the outbox statement.
+        self._tickets = SqlTicketRepository(
+            connection, defer_saves=self._notify_channel is not None
+        )
+        self.tickets = self._tickets
         self.refresh_tokens = SqlRefreshTokenRepository(connection)
+        self.names = SqlNameDirectory(connection)
         self._events = []
         return self
 
@@ -104,19 +117,29 @@ class SqlUnitOfWork:
         ]
         if len(rows) == 1 and self._notify_channel is not None:
             # One round trip: the row, and a NOTIFY that PostgreSQL delivers on commit only,
-            # so relays in other processes wake up as soon as the row is visible.
+            # so relays in other processes wake up as soon as the row is visible (and the
+            # ticket's UPDATE when one waits).
             parameters = {f"p_{name}": value for name, value in rows[0].items()}
-            await self._connection.execute(
-                _WRITE_AND_NOTIFY,
-                {**parameters, "channel": self._notify_channel, "sender": self._notify_sender},
-            )
-        elif rows and self._notify_channel is not None:
+            parameters |= {"channel": self._notify_channel, "sender": self._notify_sender}
+            saved = self._tickets.take_pending_save()
+            if saved is None:
+                await self._connection.execute(_WRITE_AND_NOTIFY, parameters)
+            else:
+                await self._connection.execute(_SAVE_WRITE_AND_NOTIFY, parameters | saved)
+            await self._connection.commit()
+            self._committed(events)
+            return
+        await self._tickets.flush()
+        if rows and self._notify_channel is not None:
             written = insert(OUTBOX).values(rows).cte("written")
             notify = func.pg_notify(self._notify_channel, self._notify_sender)
             await self._connection.execute(select(notify).add_cte(written))
         elif rows:
             await self._connection.execute(insert(OUTBOX).values(rows))
         await self._connection.commit()
+        self._committed(events)
+
+    def _committed(self, events: list[OutboxEvent]) -> None:
         if events and self._after_commit is not None:
             self._after_commit([str(event.event_id) for event in events])
 

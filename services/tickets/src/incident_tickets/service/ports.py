@@ -70,6 +70,21 @@ class TicketRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Names:
+    users: dict[int, str]
+    """Full names by user id."""
+    projects: dict[int, str]
+    """Names by project id."""
+
+
+class NameDirectory(Protocol):
+    async def lookup(self, user_ids: Sequence[int], project_ids: Sequence[int]) -> Names:
+        """The names shown beside ids, in one read (a ticket's view needs both kinds);
+        ids that name nothing are left out."""
+        ...
+
+
 @dataclass(slots=True)
 class RefreshTokenRecord:
     jti: str
@@ -98,6 +113,7 @@ class UnitOfWork(Protocol):
     projects: ProjectRepository
     tickets: TicketRepository
     refresh_tokens: RefreshTokenRepository
+    names: NameDirectory
 
     async def __aenter__(self) -> Self: ...
 

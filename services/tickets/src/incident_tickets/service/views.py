@@ -47,21 +47,16 @@ class TicketView:
 
 
 async def views_of(uow: UnitOfWork, tickets: list[Ticket]) -> list[TicketView]:
-    """Attach names with two batched lookups, whatever the number of tickets."""
+    """Attach names with one batched lookup, whatever the number of tickets."""
     user_ids = {t.created_by_id for t in tickets} | {i for t in tickets for i in t.assignee_ids}
-    users = await uow.users.get_many(sorted(user_ids))
-    projects = await uow.projects.get_many(sorted({t.project_id for t in tickets}))
-
-    def name(user_id: int) -> str:
-        user = users.get(user_id)
-        return user.full_name if user else ""
-
+    names = await uow.names.lookup(sorted(user_ids), sorted({t.project_id for t in tickets}))
+    users, projects = names.users, names.projects
     return [
         TicketView(
             ticket=t,
-            project_name=p.name if (p := projects.get(t.project_id)) else "",
-            created_by_name=name(t.created_by_id),
-            assigned_to_names=[name(i) for i in t.assignee_ids],
+            project_name=projects.get(t.project_id, ""),
+            created_by_name=users.get(t.created_by_id, ""),
+            assigned_to_names=[users.get(i, "") for i in t.assignee_ids],
         )
         for t in tickets
     ]
