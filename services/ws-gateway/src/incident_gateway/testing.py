@@ -178,10 +178,10 @@ class InMemoryMetrics:
     def unroutable(self) -> None:
         self.counts["unroutable"] += 1
 
-    def delivered(self, latency_seconds: float | None) -> None:
-        self.counts["delivered"] += 1
+    def delivered(self, count: int, latency_seconds: float | None) -> None:
+        self.counts["delivered"] += count
         if latency_seconds is not None:
-            self.latencies.append(latency_seconds)
+            self.latencies.extend([latency_seconds] * count)
 
     def slow_client_disconnected(self) -> None:
         self.counts["slow"] += 1

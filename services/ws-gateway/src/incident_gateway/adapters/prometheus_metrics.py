@@ -2,9 +2,58 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from bisect import bisect_left
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_LE_LABELS = (*(repr(bound) for bound in LATENCY_BUCKETS), "+Inf")
+
+
+class _Deliveries:
+    """``gateway_messages_delivered`` and ``gateway_delivery_latency_seconds``, counted in
+    plain integers.
+
+    The gateway reports a whole batch of writes that share a latency at once; prometheus_client
+    has no weighted observation, and its per-call locks cost ~13% of the delivery work when
+    called once per frame. The event loop's thread is the only writer and the only reader
+    (``/metrics`` is served by the same loop), so no lock is needed.
+    """
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self.latency_sum = 0.0
+
+    def add(self, count: int, latency_seconds: float | None) -> None:
+        self.delivered += count
+        if latency_seconds is not None:
+            # Upper bounds are inclusive (le), as in prometheus_client's Histogram.
+            self.buckets[bisect_left(LATENCY_BUCKETS, latency_seconds)] += count
+            self.latency_sum += latency_seconds * count
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "gateway_messages_delivered",
+            "Notifications written to a connection (one per connection).",
+            value=self.delivered,
+        )
+        cumulative, buckets = 0, []
+        for label, count in zip(_LE_LABELS, self.buckets, strict=True):
+            cumulative += count
+            buckets.append((label, cumulative))
+        yield HistogramMetricFamily(
+            "gateway_delivery_latency_seconds",
+            "From the notifier's routing of a notification to its write to the client"
+            " (read once per batch of writes, after its last one).",
+            buckets=buckets,
+            sum_value=self.latency_sum,
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
 
 
 class PrometheusMetrics:
@@ -29,17 +78,8 @@ class PrometheusMetrics:
             "Routed entries for a user with no connection here any more.",
             registry=self.registry,
         )
-        self._delivered = Counter(
-            "gateway_messages_delivered",
-            "Notifications written to a connection (one per connection).",
-            registry=self.registry,
-        )
-        self._latency = Histogram(
-            "gateway_delivery_latency_seconds",
-            "From the notifier's routing of a notification to its write to the client.",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self._deliveries = _Deliveries()
+        self.registry.register(self._deliveries)
         self._slow = Counter(
             "gateway_slow_client_disconnects",
             "Connections closed because the client did not read fast enough.",
@@ -71,10 +111,8 @@ class PrometheusMetrics:
     def unroutable(self) -> None:
         self._unroutable.inc()
 
-    def delivered(self, latency_seconds: float | None) -> None:
-        self._delivered.inc()
-        if latency_seconds is not None:
-            self._latency.observe(latency_seconds)
+    def delivered(self, count: int, latency_seconds: float | None) -> None:
+        self._deliveries.add(count, latency_seconds)
 
     def slow_client_disconnected(self) -> None:
         self._slow.inc()

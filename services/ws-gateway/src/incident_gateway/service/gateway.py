@@ -110,6 +110,8 @@ class Gateway:
         self._last_entry_id: str | None = None
         self._last_heartbeat = float("-inf")
         self._closing = False
+        # Notifications written and not yet counted, by routed_at_ms (None: replayed).
+        self._written: dict[int | None, int] = {}
 
     # --- handshake ---------------------------------------------------------------------
     async def identify(self, token: str) -> Identity:
@@ -189,16 +191,20 @@ class Gateway:
         )
         if entries:
             self._metrics.routed(len(entries))
-        for entry_id, fields in entries:
-            self._last_entry_id = entry_id
-            delivery = parse_entry(fields)
-            if delivery is None:
-                log.warning("ignoring a malformed delivery entry %s", entry_id)
-                continue
-            self.dispatch(delivery)
+        try:
+            for entry_id, fields in entries:
+                self._last_entry_id = entry_id
+                delivery = parse_entry(fields)
+                if delivery is None:
+                    log.warning("ignoring a malformed delivery entry %s", entry_id)
+                    continue
+                self._dispatch(delivery)
+        finally:
+            # Once per batch, not per frame: the metrics cost ~13% of the delivery work else.
+            self._count_written()
         return len(entries)
 
-    def dispatch(self, delivery: RoutedDelivery) -> None:
+    def _dispatch(self, delivery: RoutedDelivery) -> None:
         connections = self.routes.connections_of(delivery.user_id)
         if not connections:
             self._metrics.unroutable()
@@ -207,7 +213,7 @@ class Gateway:
             effects = connection.session.deliver(
                 delivery.seq, delivery.frame, delivery.routed_at_ms
             )
-            self._apply(connection, effects, reason="gap")
+            self._carry_out(connection, effects, reason="gap")
 
     async def run_pump(self, stop: asyncio.Event) -> None:
         delay = 0.0
@@ -315,6 +321,11 @@ class Gateway:
     def _apply(
         self, connection: Connection, effects: Sequence[Effect], reason: str = "gap"
     ) -> None:
+        self._carry_out(connection, effects, reason)
+        self._count_written()
+
+    def _carry_out(self, connection: Connection, effects: Sequence[Effect], reason: str) -> None:
+        """``_apply`` without counting the writes: the caller counts them (``_count_written``)."""
         for effect in effects:
             if isinstance(effect, SendFrame):
                 self._send(connection, effect)
@@ -328,12 +339,24 @@ class Gateway:
     def _send(self, connection: Connection, effect: SendFrame) -> None:
         connection.peer.send(effect.frame)
         if effect.seq is not None:
-            latency = None
-            if effect.routed_at_ms is not None:
-                latency = max(0.0, self._clock() - effect.routed_at_ms / 1000)
-            self._metrics.delivered(latency)
+            written = self._written
+            written[effect.routed_at_ms] = written.get(effect.routed_at_ms, 0) + 1
         if connection.peer.buffered_bytes > self.limits.max_buffered_bytes:
             self._disconnect_slow(connection)
+
+    def _count_written(self) -> None:
+        """Report the notifications written since the last report, one call per routing time.
+
+        The latency is read once, after the last write: a batch's writes all happen within
+        the same turn of the event loop.
+        """
+        if not self._written:
+            return
+        now = self._clock()
+        for routed_at_ms, count in self._written.items():
+            latency = None if routed_at_ms is None else max(0.0, now - routed_at_ms / 1000)
+            self._metrics.delivered(count, latency)
+        self._written.clear()
 
     def _disconnect_slow(self, connection: Connection) -> None:
         if connection.session.closed:

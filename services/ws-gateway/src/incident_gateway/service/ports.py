@@ -100,8 +100,9 @@ class Metrics(Protocol):
         """An entry for a user with no connection here (disconnected meanwhile)."""
         ...
 
-    def delivered(self, latency_seconds: float | None) -> None:
-        """One notification written to one connection."""
+    def delivered(self, count: int, latency_seconds: float | None) -> None:
+        """``count`` notifications written to connections, each ``latency_seconds`` after
+        its routing (None: replayed records, never routed)."""
         ...
 
     def slow_client_disconnected(self) -> None: ...
