@@ -17,7 +17,9 @@ MAX_ID = 2**63 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-def get_runtime(request: Request) -> TicketsRuntime:
+async def get_runtime(request: Request) -> TicketsRuntime:
+    # async although it awaits nothing: FastAPI runs a plain ``def`` dependency in its
+    # thread pool, a hand-off to another thread and back on every request.
     return cast(TicketsRuntime, request.app.state.runtime)
 
 
