@@ -92,9 +92,9 @@ class InMemoryDeliveryFeed:
 
     def add(self, user_id: int, seq: int, frame: bytes, routed_at_ms: int | None = None) -> str:
         entry_id = f"{len(self.entries) + 1}-0"
-        fields = {b"u": str(user_id).encode(), b"s": str(seq).encode(), b"n": frame}
+        fields = [b"u", str(user_id).encode(), b"s", str(seq).encode(), b"n", frame]
         if routed_at_ms is not None:
-            fields[b"t"] = str(routed_at_ms).encode()
+            fields += [b"t", str(routed_at_ms).encode()]
         self.entries.append((entry_id, fields))
         self._changed.set()
         return entry_id

@@ -6,7 +6,7 @@ in-memory fakes in ``incident_gateway.testing`` implement them for tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,7 +45,8 @@ class PresenceStore(Protocol):
         ...
 
 
-StreamEntry = tuple[str, Mapping[bytes, bytes]]
+StreamEntry = tuple[str, Sequence[bytes]]
+"""An entry id and its fields as Redis sends them: name, value, name, value, ..."""
 
 
 class DeliveryFeed(Protocol):
