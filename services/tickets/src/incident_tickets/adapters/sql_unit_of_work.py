@@ -11,16 +11,19 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from incident_tickets.adapters.sql_repositories import (
-    UPDATE_TICKET,
-    SqlNameDirectory,
     SqlProjectRepository,
     SqlRefreshTokenRepository,
-    SqlTicketRepository,
     SqlUserRepository,
 )
 from incident_tickets.adapters.sql_tables import OUTBOX
+from incident_tickets.adapters.sql_tickets import (
+    UPDATE_TICKET,
+    SqlNameDirectory,
+    SqlTicketRepository,
+)
 from incident_tickets.service.ports import (
     NameDirectory,
+    Names,
     OutboxEvent,
     ProjectRepository,
     RefreshTokenRepository,
@@ -73,15 +76,16 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         # The transaction begins with the first statement ("commit as you go").
         self._connection = connection = await self._engine.connect()
-        self.users = SqlUserRepository(connection)
-        self.projects = SqlProjectRepository(connection)
+        names = Names(users={}, projects={})  # read in this transaction, by any repository
+        self.users = SqlUserRepository(connection, names)
+        self.projects = SqlProjectRepository(connection, names)
         # Deferring the ticket's UPDATE pays only where it joins the outbox statement.
         self._tickets = SqlTicketRepository(
-            connection, defer_saves=self._notify_channel is not None
+            connection, names, defer_saves=self._notify_channel is not None
         )
         self.tickets = self._tickets
         self.refresh_tokens = SqlRefreshTokenRepository(connection)
-        self.names = SqlNameDirectory(connection)
+        self.names = SqlNameDirectory(connection, names)
         self._events = []
         return self
 
