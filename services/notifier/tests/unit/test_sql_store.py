@@ -1,11 +1,16 @@
-"""The SQL adapters on SQLite (the dev mode's database), migrated by Alembic: the same
-guarantees as on PostgreSQL, which the integration tests cover."""
+"""The SQL adapters on SQLite (the dev mode's database) and, when ``DATABASE_URL`` names a
+PostgreSQL server, on a fresh database of it (where batches take their own path), migrated
+by Alembic: the same guarantees on both; the integration tests cover PostgreSQL further."""
 
+import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from incident_notifier.adapters.alembic_migrations import upgrade_to_head
@@ -21,15 +26,37 @@ NOW = datetime(2025, 12, 23, 10, 0, tzinfo=UTC)
 CONTENT = NotificationContent(ChangeKind.TICKET_OPENED, "m", {"id": 1, "title": "T"}, NOW)
 
 
-@pytest.fixture
-async def stores(tmp_path: Path) -> AsyncIterator[tuple[SqlNotificationStore, SqlUserDirectory]]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}"
+async def _admin(server: str, statement: str) -> None:
+    connection = await asyncpg.connect(server)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[SqlNotificationStore, SqlUserDirectory]]:
+    server, name = "", ""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}"
+    else:
+        server = os.environ.get("DATABASE_URL", "")
+        if not server.startswith("postgres"):
+            pytest.skip("DATABASE_URL names no PostgreSQL server")
+        server = urlunsplit(urlsplit(server)._replace(scheme="postgresql"))
+        name = f"notifier_store_{secrets.token_hex(4)}"
+        await _admin(server, f'CREATE DATABASE "{name}"')
+        url = urlunsplit(urlsplit(server)._replace(scheme="postgresql+asyncpg", path=f"/{name}"))
     upgrade_to_head(url)
-    engine = make_engine(url)
+    engine = make_engine(url, pre_ping=False)
     try:
         yield SqlNotificationStore(engine), SqlUserDirectory(engine)
     finally:
         await engine.dispose()
+        if name:
+            await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def request(event_id: uuid.UUID, *users: int) -> RecordRequest:
@@ -47,9 +74,10 @@ async def test_a_batch_claims_each_event_once_and_numbers_each_user_in_order(
         [(2, 2)],
         None,
     ]
-    again = await store.record_many([request(b, 2), request(c, 2, 2)])
+    again = await store.record_many([request(b, 2), request(c, 2, 2), request(uuid.uuid4())])
     assert again[0] is None
     assert [(r.user_id, r.seq) for r in again[1] or []] == [(2, 3)]
+    assert again[2] == []
     page = await store.page(2, before_seq=None, unread_only=False, limit=10)
     assert [r.seq for r in page] == [3, 2, 1]
     assert page[0].content == CONTENT
