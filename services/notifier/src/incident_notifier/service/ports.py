@@ -86,7 +86,8 @@ class UserDirectory(Protocol):
 
 
 class AudienceAndRecords(Protocol):
-    """The directory read and the writes of a batch of ticket events as ONE unit of work."""
+    """The directory read and the writes of a batch of ticket events as one unit of work
+    (one connection, one round of the database for both)."""
 
     async def record_for(
         self,
@@ -95,9 +96,10 @@ class AudienceAndRecords(Protocol):
     ) -> list[list[NotificationRecord] | None]:
         """Read the audience of ``candidate_ids`` (as ``UserDirectory.audience``), build the
         requests from it with ``requests_for``, and record them (as
-        ``NotificationStore.record_many``, whose answer this is), all in one transaction
-        on one connection. Raises ``StoreUnavailable`` when the database cannot be
-        reached."""
+        ``NotificationStore.record_many``, whose answer this is: the writes are all or
+        nothing), on one connection. The read may precede the writes' transaction, as a
+        separate ``audience`` call would. Raises ``StoreUnavailable`` when the database
+        cannot be reached."""
         ...
 
 
