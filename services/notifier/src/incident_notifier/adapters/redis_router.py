@@ -2,7 +2,9 @@
 
 For each record, the gateway instances holding the recipient's connections are the members
 of ``presence_key(user)`` whose score (an expiry in unix ms) lies in the future; each gets
-one stream entry. Two pipelined round trips per batch, whatever its size.
+one stream entry. One round trip per batch, whatever its size: a Lua script (sent once,
+then called by its digest) looks the holders up and appends the entries, so the entries
+of a batch are also written atomically.
 
 Redis being down must never block or fail event processing: errors are logged, and for a
 short pause routing is skipped altogether so that every event does not wait out a timeout.
@@ -33,6 +35,26 @@ def _unix_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# KEYS: one presence key per delivery. ARGV: now (unix ms), stream MAXLEN, stream TTL (ms),
+# the stream key before and after the instance id, then user, seq, frame per delivery.
+_ROUTE = f"""
+local now = ARGV[1]
+local routed = 0
+for i, presence in ipairs(KEYS) do
+    local at = 5 + (i - 1) * 3
+    for _, instance in ipairs(redis.call('ZRANGEBYSCORE', presence, '(' .. now, '+inf')) do
+        local stream = ARGV[4] .. instance .. ARGV[5]
+        redis.call('XADD', stream, 'MAXLEN', '~', ARGV[2], '*',
+            '{DELIVERY_USER_FIELD}', ARGV[at + 1], '{DELIVERY_SEQ_FIELD}', ARGV[at + 2],
+            '{DELIVERY_FRAME_FIELD}', ARGV[at + 3], '{DELIVERY_ROUTED_AT_FIELD}', now)
+        redis.call('PEXPIRE', stream, ARGV[3])
+        routed = routed + 1
+    end
+end
+return routed
+"""
+
+
 class RedisDeliveryRouter:
     def __init__(
         self,
@@ -52,6 +74,10 @@ class RedisDeliveryRouter:
         self._now_ms = now_ms
         self._paused_until = 0.0
         self.failures = 0
+        # Calls EVALSHA, and loads the script again when Redis lost it (a restart).
+        self._script = client.register_script(_ROUTE)
+        marker = "\x00"
+        self._stream_before, self._stream_after = names.gateway_stream(marker).split(marker)
 
     async def route(self, deliveries: Sequence[Delivery]) -> int:
         if not deliveries or time.monotonic() < self._paused_until:
@@ -69,35 +95,17 @@ class RedisDeliveryRouter:
             return 0
 
     async def _route(self, deliveries: Sequence[Delivery]) -> int:
-        now = self._now_ms()
-        async with self._client.pipeline(transaction=False) as pipe:
-            for item in deliveries:
-                pipe.zrangebyscore(self._names.presence_key(item.user_id), f"({now}", "+inf")
-            holders: list[list[bytes | str]] = await pipe.execute()
-        targets = [
-            (item, member.decode() if isinstance(member, bytes) else member)
-            for item, members in zip(deliveries, holders, strict=True)
-            for member in members
+        args: list[str | int] = [
+            self._now_ms(),
+            self._maxlen,
+            self._ttl_ms,
+            self._stream_before,
+            self._stream_after,
         ]
-        if not targets:
-            return 0
-        async with self._client.pipeline(transaction=False) as pipe:
-            for item, instance in targets:
-                stream = self._names.gateway_stream(instance)
-                pipe.xadd(
-                    stream,
-                    {
-                        DELIVERY_USER_FIELD: str(item.user_id),
-                        DELIVERY_SEQ_FIELD: str(item.seq),
-                        DELIVERY_FRAME_FIELD: item.frame,
-                        DELIVERY_ROUTED_AT_FIELD: str(now),
-                    },
-                    maxlen=self._maxlen,
-                    approximate=True,
-                )
-                pipe.pexpire(stream, self._ttl_ms)
-            await pipe.execute()
-        return len(targets)
+        for item in deliveries:
+            args += (item.user_id, item.seq, item.frame)
+        keys = [self._names.presence_key(item.user_id) for item in deliveries]
+        return int(await self._script(keys=keys, args=args))
 
     async def ping(self) -> None:
         await self._client.ping()
