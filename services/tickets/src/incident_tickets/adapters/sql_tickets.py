@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, insert, literal_column, select, union_all, update
+from sqlalchemy import bindparam, func, insert, literal_column, select, union_all, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
@@ -88,6 +89,39 @@ _ASSIGNEES_AND_NAMES_OF = union_all(
 ).order_by(literal_column("kind"), literal_column("ticket_id"), literal_column("position"))
 """The assignees of tickets in assignment order, with their names, the creators' and the
 projects' names: what a ticket's view needs besides the ticket row, in one round trip."""
+
+_SEEN = TICKETS.alias("seen")
+_NAMED = ASSIGNEES.join(USERS, USERS.c.id == ASSIGNEES.c.user_id)
+_IN_ASSIGNMENT_ORDER = (ASSIGNEES.c.position, ASSIGNEES.c.user_id)
+_TICKET_WITH_NAMES = select(
+    TICKETS,
+    # Whether this statement's snapshot shows the very version of the row it returns (see
+    # ``SqlTicketRepository.get``): xmin is the id of the transaction that wrote a version.
+    (
+        literal_column("tickets.xmin")
+        == select(literal_column("seen.xmin")).where(_SEEN.c.id == TICKETS.c.id).scalar_subquery()
+    ).label("fresh"),
+    select(func.array_agg(aggregate_order_by(ASSIGNEES.c.user_id, *_IN_ASSIGNMENT_ORDER)))
+    .select_from(_NAMED)
+    .where(ASSIGNEES.c.ticket_id == TICKETS.c.id)
+    .scalar_subquery()
+    .label("assignee_ids"),
+    select(func.array_agg(aggregate_order_by(USERS.c.full_name, *_IN_ASSIGNMENT_ORDER)))
+    .select_from(_NAMED)
+    .where(ASSIGNEES.c.ticket_id == TICKETS.c.id)
+    .scalar_subquery()
+    .label("assignee_names"),
+    select(USERS.c.full_name)
+    .where(USERS.c.id == TICKETS.c.created_by_id)
+    .scalar_subquery()
+    .label("creator_name"),
+    select(PROJECTS.c.name)
+    .where(PROJECTS.c.id == TICKETS.c.project_id)
+    .scalar_subquery()
+    .label("project_name"),
+).where(TICKETS.c.id == bindparam("ticket_id"))
+_TICKET_WITH_NAMES_LOCKED = _TICKET_WITH_NAMES.with_for_update(of=TICKETS)
+"""PostgreSQL: a ticket with everything its view needs, in one round trip."""
 
 _NAMES = union_all(
     select(literal_column("0").label("kind"), USERS.c.id, USERS.c.full_name.label("name")).where(
@@ -202,6 +236,8 @@ class SqlTicketRepository:
 
     async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
         await self.flush()
+        if self._connection.dialect.name == "postgresql":
+            return await self._get_with_names(ticket_id, for_update=for_update)
         query = _TICKET_BY_ID_LOCKED if for_update else _TICKET_BY_ID
         row = (await self._connection.execute(query, {"ticket_id": ticket_id})).first()
         if row is None:
@@ -210,6 +246,26 @@ class SqlTicketRepository:
         # the locked row's new version, not rows other transactions added meanwhile (READ
         # COMMITTED), so assignees joined into the same statement could be stale.
         assignees = (await self._assignees([ticket_id])).get(ticket_id, [])
+        self._stored_assignees[ticket_id] = list(assignees)
+        return _ticket(row, assignees)
+
+    async def _get_with_names(self, ticket_id: int, *, for_update: bool) -> Ticket | None:
+        query = _TICKET_WITH_NAMES_LOCKED if for_update else _TICKET_WITH_NAMES
+        row = (await self._connection.execute(query, {"ticket_id": ticket_id})).first()
+        if row is None:
+            return None
+        if row.fresh:
+            assignees = list(row.assignee_ids or [])
+            users = self._names.users
+            users.update(zip(assignees, row.assignee_names or [], strict=True))
+            users[row.created_by_id] = row.creator_name
+            self._names.projects[row.project_id] = row.project_name
+        else:
+            # The statement waited for the lock behind a change, and READ COMMITTED then
+            # returns the row's new version while its subqueries still read the snapshot
+            # taken before the wait: the assignees that change added are not in it. A
+            # second statement has a snapshot of its own, taken after the lock.
+            assignees = (await self._assignees([ticket_id])).get(ticket_id, [])
         self._stored_assignees[ticket_id] = list(assignees)
         return _ticket(row, assignees)
 
