@@ -15,9 +15,9 @@ import os
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-import httpx
+import aiohttp
 import orjson
 import psutil
 from bench.suite.common import (
@@ -31,7 +31,7 @@ from bench.suite.common import (
     with_children,
 )
 from bench.suite.stack import Target
-from websockets.asyncio.client import ClientConnection, connect
+from yarl import URL
 
 PASSWORD = "bench-password-1"
 # (histogram, where it is exposed, what it measures) for part 2.
@@ -46,20 +46,35 @@ STAGES = (
     ("gateway_delivery_latency_seconds", "gateways", "record routed -> gateway send"),
 )
 
+# The load generator must stay cheap next to the system it measures: what does not change
+# between requests is built once (bodies, headers, URLs), and frames are read as bytes.
+REJECTION = orjson.dumps({"comment": "not yet"})
+JSON_ONLY = {"Content-Type": "application/json"}
+WebSocket = aiohttp.ClientWebSocketResponse[Literal[False]]  # text frames left undecoded
+DATA = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+
 
 @dataclass
 class User:
     id: int
     role: str
     token: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # the bearer token and the JSON content type, for every request
+
+    @classmethod
+    def signed_in(cls, user_id: int, role: str, token: str) -> User:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        return cls(user_id, role, token, headers)
+
+
+# (ticket id, notification type) -> receipt times, in arrival order
+Frames = dict[tuple[int, str], list[float]]
 
 
 @dataclass
 class Connection:
     user: User
-    # (ticket id, notification type) -> receipt times, in arrival order
-    frames: dict[tuple[int, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+    frames: Frames = field(default_factory=lambda: defaultdict(list))
     ids: Counter[str] = field(default_factory=Counter)
 
 
@@ -80,53 +95,62 @@ class Step:
 
 
 class Driver:
-    def __init__(self, target: Target, http: httpx.AsyncClient) -> None:
+    def __init__(self, target: Target, http: aiohttp.ClientSession) -> None:
         self.target = target
         self.http = http
+        self.base = target.base_url.rstrip("/")
         self.admins: list[User] = []
         self.developers: list[User] = []
         self.clients: list[User] = []
         self.connections: list[Connection] = []
         self.project_id = 0
         self._lifecycle_numbers = itertools.count(1)
+        # The assignment's body for each first developer (the second is the next one).
+        self._assignments: list[bytes] = []
 
     # --- provisioning ------------------------------------------------------------------------
+    async def _post(self, path: str, content: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """POST ``content`` to ``path``: the status and the whole body of the answer."""
+        url = URL(self.base + path, encoded=True)  # already encoded: no parsing to redo
+        async with self.http.post(url, data=content, headers=headers) as response:
+            return response.status, await response.read()
+
+    async def _provisioning_post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any]:
+        status, answer = await self._post(path, orjson.dumps(body), headers)
+        if not 200 <= status < 300:
+            raise RuntimeError(f"POST {path}: {status} {answer[:200]!r}")
+        parsed: dict[str, Any] = orjson.loads(answer)
+        return parsed
+
     async def _login(self, username: str, password: str) -> tuple[str, dict[str, Any]]:
-        response = await self.http.post(
-            "/api/auth/login/", json={"username": username, "password": password}
+        body = await self._provisioning_post(
+            "/api/auth/login/", {"username": username, "password": password}, JSON_ONLY
         )
-        response.raise_for_status()
-        body = response.json()
         return body["access"], body["user"]
 
     async def provision(self, admins: int, developers: int, clients: int) -> None:
         token, me = await self._login(self.target.admin_username, self.target.admin_password)
-        boss = {"Authorization": f"Bearer {token}"}
-        self.admins.append(User(me["id"], "ADMIN", token, boss))
-        response = await self.http.post(
-            "/api/projects/", json={"name": f"bench {time.time():.0f}"}, headers=boss
-        )
-        response.raise_for_status()
-        self.project_id = response.json()["id"]
+        self.admins.append(User.signed_in(me["id"], "ADMIN", token))
+        boss = self.admins[0].headers
+        project = {"name": f"bench {time.time():.0f}"}
+        self.project_id = (await self._provisioning_post("/api/projects/", project, boss))["id"]
         gate = asyncio.Semaphore(8)
         tag = os.urandom(3).hex()
 
         async def one(role: str, number: int) -> User:
             async with gate:
                 username = f"bench-{tag}-{role.lower()}-{number}"
-                created = await self.http.post(
-                    "/api/users/",
-                    json={
-                        "username": username,
-                        "password": PASSWORD,
-                        "full_name": f"Bench {role.title()} {number}",
-                        "role": role,
-                    },
-                    headers=boss,
-                )
-                created.raise_for_status()
+                created = {
+                    "username": username,
+                    "password": PASSWORD,
+                    "full_name": f"Bench {role.title()} {number}",
+                    "role": role,
+                }
+                await self._provisioning_post("/api/users/", created, boss)
                 access, user = await self._login(username, PASSWORD)
-                return User(user["id"], role, access, {"Authorization": f"Bearer {access}"})
+                return User.signed_in(user["id"], role, access)
 
         plan = [("ADMIN", n) for n in range(admins)]
         plan += [("DEVELOPER", n) for n in range(developers)]
@@ -135,32 +159,42 @@ class Driver:
             {"ADMIN": self.admins, "DEVELOPER": self.developers, "CLIENT": self.clients}[
                 user.role
             ].append(user)
+        self._assignments = [
+            orjson.dumps({"developer_ids": [first.id, second.id]})
+            for first, second in zip(
+                self.developers, self.developers[1:] + self.developers[:1], strict=True
+            )
+        ]
 
-    async def connect_all(self) -> list[asyncio.Task[None]]:
+    async def connect_all(self, sockets: aiohttp.ClientSession) -> list[asyncio.Task[None]]:
         users = [*self.admins, *self.developers, *self.clients]
         devices = [
             user for index, user in enumerate(users) for _ in range(2 if index % 10 == 0 else 1)
         ]
-        sockets: list[ClientConnection] = []
+        opened: list[WebSocket] = []
         for start in range(0, len(devices), 50):
-            sockets += await asyncio.gather(
+            opened += await asyncio.gather(
                 *(
-                    connect(f"{self.target.ws_url}?token={user.token}", ping_interval=None)
+                    sockets.ws_connect(
+                        f"{self.target.ws_url}?token={user.token}", decode_text=False
+                    )
                     for user in devices[start : start + 50]
                 )
             )
         self.connections = [Connection(user) for user in devices]
         return [
             asyncio.create_task(self._listen(ws, connection))
-            for ws, connection in zip(sockets, self.connections, strict=True)
+            for ws, connection in zip(opened, self.connections, strict=True)
         ]
 
     @staticmethod
-    async def _listen(ws: ClientConnection, connection: Connection) -> None:
+    async def _listen(ws: WebSocket, connection: Connection) -> None:
         with contextlib.suppress(Exception):
-            async for message in ws:
+            async for message in ws:  # ends at the close; pings are answered by aiohttp
                 now = time.perf_counter()
-                frame = orjson.loads(message)
+                if message.type not in DATA:
+                    continue
+                frame = orjson.loads(message.data)
                 if "notification_type" not in frame:
                     continue
                 connection.ids[frame["id"]] += 1
@@ -169,20 +203,15 @@ class Driver:
             await ws.close()
 
     # --- one lifecycle -----------------------------------------------------------------------
-    async def _call(
-        self, step: Step, user: User, path: str, body: dict[str, Any] | None = None
-    ) -> tuple[float, Any]:
-        content = orjson.dumps(body) if body is not None else b""
+    async def _call(self, step: Step, user: User, path: str, content: bytes) -> tuple[float, bytes]:
+        """One lifecycle request: when it was sent, and the answer's body, left unparsed (only
+        the creation's id is ever read)."""
         sent = time.perf_counter()
-        response = await self.http.post(
-            path,
-            content=content,
-            headers={**user.headers, "Content-Type": "application/json"},
-        )
+        status, body = await self._post(path, content, user.headers)
         step.http_latencies.append(time.perf_counter() - sent)
-        if response.status_code not in (200, 201):
-            raise RuntimeError(f"{path.split('/')[-2]} {response.status_code}")
-        return sent, response.json()
+        if status not in (200, 201):
+            raise RuntimeError(f"{path.split('/')[-2]} {status}")
+        return sent, body
 
     async def lifecycle(self, step: Step) -> None:
         number = next(self._lifecycle_numbers)
@@ -194,48 +223,33 @@ class Driver:
         admin_ids = {user.id for user in self.admins}
         step.started += 1
         try:
-            sent, ticket = await self._call(
-                step,
-                client,
-                "/api/tickets/",
-                {
-                    "title": f"Bench ticket {number}",
-                    "description": "a lifecycle of the benchmark",
-                    "priority": "HIGH",
-                    "category": "BUG",
-                    "project_id": self.project_id,
-                },
-            )
-            tid = ticket["id"]
+            creation = {
+                "title": f"Bench ticket {number}",
+                "description": "a lifecycle of the benchmark",
+                "priority": "HIGH",
+                "category": "BUG",
+                "project_id": self.project_id,
+            }
+            sent, ticket = await self._call(step, client, "/api/tickets/", orjson.dumps(creation))
+            tid = orjson.loads(ticket)["id"]
             step.sent[(tid, "ticket_created")].append(sent)
             step.expected[(tid, "ticket_created")].append(admin_ids)
             base = f"/api/tickets/{tid}/"
-            actions: list[tuple[User, str, dict[str, Any] | None, str, set[int]]] = [
-                (admin, "open/", None, "ticket_opened", {client.id}),
-                (
-                    admin,
-                    "assign/",
-                    {"developer_ids": [first.id, second.id]},
-                    "ticket_assigned",
-                    developers - {admin.id},
-                ),
-                (first, "start/", None, "work_started", {client.id}),
-                (second, "finish/", None, "work_finished", {client.id}),
+            assignment = self._assignments[number % len(self.developers)]
+            actions: list[tuple[User, str, bytes, str, set[int]]] = [
+                (admin, "open/", b"", "ticket_opened", {client.id}),
+                (admin, "assign/", assignment, "ticket_assigned", developers - {admin.id}),
+                (first, "start/", b"", "work_started", {client.id}),
+                (second, "finish/", b"", "work_finished", {client.id}),
             ]
             if number % 5 == 0:
                 actions += [
-                    (
-                        client,
-                        "reject/",
-                        {"comment": "not yet"},
-                        "ticket_rejected",
-                        admin_ids | developers,
-                    ),
-                    (first, "finish/", None, "work_finished", {client.id}),
+                    (client, "reject/", REJECTION, "ticket_rejected", admin_ids | developers),
+                    (first, "finish/", b"", "work_finished", {client.id}),
                 ]
-            actions.append((client, "approve/", None, "ticket_approved", admin_ids | developers))
-            for actor, action, body, kind, recipients in actions:
-                sent, _ = await self._call(step, actor, base + action, body)
+            actions.append((client, "approve/", b"", "ticket_approved", admin_ids | developers))
+            for actor, action, content, kind, recipients in actions:
+                sent, _ = await self._call(step, actor, base + action, content)
                 step.sent[(tid, kind)].append(sent)
                 step.expected[(tid, kind)].append(recipients - {actor.id})
             step.completed += 1
@@ -262,8 +276,12 @@ class Driver:
             await asyncio.gather(*pending, return_exceptions=True)
             step.failed += len(pending)
             step.errors["unfinished 60 s after the step"] += len(pending)
-        for _ in range(int(drain / 0.2)):  # bounded: the step's notifications, or give up
-            if self._missing(step) == 0:
+        # Bounded: the step's notifications, or give up. What is expected is known from here
+        # on, so each look checks only the (connection, notification) pairs still short.
+        short = self._expectations(step)
+        for _ in range(int(drain / 0.2)):
+            short = [(frames, key, n) for frames, key, n in short if len(frames.get(key, ())) < n]
+            if not short:
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(0.3)  # a duplicate arriving late is still counted
@@ -281,12 +299,13 @@ class Driver:
                         expected[index][key] += 1
         return expected
 
-    def _missing(self, step: Step) -> int:
-        missing = 0
-        for index, wanted in self._per_connection_expected(step).items():
-            frames = self.connections[index].frames
-            missing += sum(max(0, n - len(frames.get(key, []))) for key, n in wanted.items())
-        return missing
+    def _expectations(self, step: Step) -> list[tuple[Frames, tuple[int, str], int]]:
+        """(a connection's frames, notification, how many it expects) for every expectation."""
+        return [
+            (self.connections[index].frames, key, n)
+            for index, wanted in self._per_connection_expected(step).items()
+            for key, n in wanted.items()
+        ]
 
     def figures(self, step: Step) -> dict[str, Any]:
         expected_total = missing = duplicated = unexpected = 0
@@ -329,7 +348,7 @@ class Driver:
 
 
 # --- metrics and processes --------------------------------------------------------------------
-async def scrape(http: httpx.AsyncClient, target: Target) -> dict[str, dict[str, float]]:
+async def scrape(http: aiohttp.ClientSession, target: Target) -> dict[str, dict[str, float]]:
     sources = {"tickets": [target.tickets_url], "consumer": [target.consumer_url]}
     sources["gateways"] = list(target.gateway_urls)
     scraped: dict[str, dict[str, float]] = {}
@@ -338,9 +357,10 @@ async def scrape(http: httpx.AsyncClient, target: Target) -> dict[str, dict[str,
         for url in urls:
             if not url:
                 continue
-            with contextlib.suppress(httpx.HTTPError):
-                response = await http.get(f"{url}/metrics")
-                for key, value in parse_metrics(response.text).items():
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with http.get(f"{url}/metrics") as response:
+                    text = await response.text()
+                for key, value in parse_metrics(text).items():
                     merged[key] = merged.get(key, 0.0) + value
         scraped[name] = merged
     return scraped
@@ -384,16 +404,29 @@ async def run(
     developers: int,
     admins: int,
 ) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    # One pooled session for the whole run (the lifecycles in flight each hold at most one
+    # connection), and one for the metrics scrapes, which must not queue behind them. The API
+    # sets no cookies and compresses nothing: no jar or decoder to run on every request.
     async with (
-        httpx.AsyncClient(base_url=target.base_url, limits=limits, timeout=30.0) as http,
-        httpx.AsyncClient(timeout=10.0) as probe,
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=400, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(total=30.0),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            skip_auto_headers=("Accept-Encoding",),
+        ) as http,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10.0)) as probe,
+        # The WebSockets stay open all run: a pool of their own, unbounded, so that they never
+        # take the requests' connections. The timeout bounds the handshakes only.
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=10.0)
+        ) as sockets,
     ):
         driver = Driver(target, http)
         began = time.perf_counter()
         await driver.provision(admins, developers, clients)
         provisioned = time.perf_counter() - began
-        listeners = await driver.connect_all()
+        listeners = await driver.connect_all(sockets)
         await asyncio.sleep(1.0)
         steps: list[dict[str, Any]] = []
         skipped: list[float] = []
