@@ -47,6 +47,9 @@ def _app(runtime: TicketsRuntime, *, title: str) -> FastAPI:
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
+        # Metrics are Prometheus's (RequestTiming). FastAPI's own OpenTelemetry would only
+        # run if a provider were configured, but it asks on every request; say no once.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     errors.install(app)
