@@ -130,17 +130,34 @@ async def test_one_unit_of_work_reads_the_audience_and_writes_or_writes_nothing(
 
     def requests_for(audience: Audience) -> list[RecordRequest]:
         seen.append((audience.admin_ids, audience.inactive_ids))
-        return [request(event, *audience.admin_ids)]
+        named = [*audience.admin_ids, 2, 3]
+        return [request(uuid.uuid4(), *(u for u in named if u not in audience.inactive_ids))]
 
-    event = uuid.uuid4()
     [records] = await store.record_for({2, 3}, requests_for)
     assert seen == [([1], {2})]
-    assert [(r.user_id, r.seq) for r in records or []] == [(1, 1)]
-    assert await store.record_for({2}, requests_for) == [None]
+    assert [(r.user_id, r.seq) for r in records or []] == [(1, 1), (3, 1)]
+
+    # The directory changes between two batches: the next batch follows it.
+    later = NOW + timedelta(minutes=1)
+    await directory.apply(
+        [
+            DirectoryUser(1, "ann", "Ann", "ADMIN", False, later),
+            DirectoryUser(2, "dev", "Dev", "DEVELOPER", True, later),
+            DirectoryUser(5, "abe", "Abe", "ADMIN", True, later),
+        ]
+    )
+    [records] = await store.record_for({2, 3}, requests_for)
+    assert seen[-1] == ([5], set())
+    assert len(seen) == 2
+    assert [(r.user_id, r.seq) for r in records or []] == [(2, 1), (3, 2), (5, 1)]
+
+    event = uuid.uuid4()
+    assert await store.record_for(set(), lambda _audience: [request(event, 3)]) != [None]
+    assert await store.record_for(set(), lambda _audience: [request(event, 3)]) == [None]
 
     def failing(audience: Audience) -> list[RecordRequest]:
         raise RuntimeError("no requests")
 
     with pytest.raises(RuntimeError):
         await store.record_for(set(), failing)
-    assert [r.seq for r in await store.after_seq(1, 0, 10)] == [1]
+    assert [r.seq for r in await store.after_seq(3, 0, 10)] == [1, 2, 3]
