@@ -125,6 +125,44 @@ def with_children(pid: int) -> list[psutil.Process]:
         return []
 
 
+class ResidentSizes:
+    """The summed RSS of some processes, read at every sample in the load generator's own
+    process (whose CPU the suite reports): each one's /proc statm stays open and is re-read
+    in place, a fifth of psutil's open, read and parse each time (psutil where /proc cannot
+    be opened)."""
+
+    _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+    def __init__(self, processes: Iterable[psutil.Process]) -> None:
+        self._files: list[int] = []
+        self._others: list[psutil.Process] = []
+        for process in processes:
+            try:
+                self._files.append(os.open(f"/proc/{process.pid}/statm", os.O_RDONLY))
+            except OSError:
+                self._others.append(process)
+
+    def total(self) -> float:
+        pages = 0
+        for fd in self._files:
+            try:  # "size resident shared ..." in pages; an exited process reads as an error
+                pages += int(os.pread(fd, 128, 0).split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+        total = float(pages * self._PAGE)
+        for process in self._others:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                continue
+        return total
+
+    def close(self) -> None:
+        for fd in self._files:
+            os.close(fd)
+        self._files = []
+
+
 class ProcessSampler:
     """CPU time and peak RSS of named groups of processes, sampled in a thread.
 
@@ -140,6 +178,7 @@ class ProcessSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._cpu_start: dict[str, float] = {}  # "group/pid" -> CPU seconds at the start
         self._peak: dict[str, float] = {}
+        self._sizes: dict[str, ResidentSizes] = {}
         self._started = 0.0
 
     @staticmethod
@@ -153,20 +192,10 @@ class ProcessSampler:
                 continue
         return total
 
-    @staticmethod
-    def _rss(processes: Iterable[psutil.Process]) -> float:
-        total = 0.0
-        for process in processes:
-            try:
-                total += process.memory_info().rss
-            except psutil.Error:
-                continue
-        return total
-
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            for name, processes in self._groups.items():
-                self._peak[name] = max(self._peak.get(name, 0.0), self._rss(processes))
+            for name, sizes in self._sizes.items():
+                self._peak[name] = max(self._peak.get(name, 0.0), sizes.total())
 
     def start(self) -> None:
         self._started = time.monotonic()
@@ -175,7 +204,8 @@ class ProcessSampler:
             for name, processes in self._groups.items()
             for process in processes
         }
-        self._peak = {name: self._rss(p) for name, p in self._groups.items()}
+        self._sizes = {name: ResidentSizes(p) for name, p in self._groups.items()}
+        self._peak = {name: sizes.total() for name, sizes in self._sizes.items()}
         self._thread.start()
 
     def _used(self, name: str, processes: list[psutil.Process]) -> float:
@@ -191,6 +221,8 @@ class ProcessSampler:
     def stop(self) -> dict[str, dict[str, float]]:
         self._stop.set()
         self._thread.join()
+        for sizes in self._sizes.values():
+            sizes.close()
         elapsed = max(time.monotonic() - self._started, 1e-6)
         return {
             name: {
