@@ -8,16 +8,21 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Frame
+from websockets.protocol import Protocol, Side, State
+from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from incident_gateway.config import Settings
 from incident_gateway.domain.auth import Identity
-from incident_gateway.entrypoints.server import run_instance
+from incident_gateway.entrypoints.server import PendingWrites, WebSocketPeer, run_instance
 from incident_gateway.service.gateway import Gateway, GatewayLimits
 from incident_gateway.testing import (
     InMemoryDeliveryFeed,
@@ -181,3 +186,50 @@ async def test_a_client_that_stops_reading_is_closed_and_others_keep_receiving(
         del slow  # it never reads again: it would not even notice the close
     assert running.metrics.counts["slow"] == 1
     await eventually(lambda: running.gateway.routes.connections_of(3) == ())
+
+
+async def test_frames_routed_together_arrive_complete_and_in_order(running: Running) -> None:
+    async with connect(running.ws("token-2")) as ws:
+        frames = [json.dumps({"seq": seq, "n": "é" * seq}).encode() for seq in range(1, 51)]
+        for seq, frame in enumerate(frames, start=1):
+            running.feed.add(2, seq, frame)
+        received = [await asyncio.wait_for(ws.recv(decode=False), 5) for _ in frames]
+        assert received == frames
+
+
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def writelines(self, chunks: list[bytes]) -> None:
+        self.writes.append(b"".join(chunks))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+async def test_a_peer_writes_the_frames_of_one_turn_at_once() -> None:
+    protocol = ServerProtocol()
+    protocol.state = State.OPEN
+    connection = ServerConnection(protocol, cast(Any, None))
+    transport = RecordingTransport()
+    connection.transport = cast(Any, transport)
+    pending = PendingWrites()
+    peer = WebSocketPeer(connection, pending)
+    peer.send(b'{"seq":1}')
+    peer.send(b'{"seq":2}')
+    assert transport.writes == []
+    assert peer.buffered_bytes == 18  # counted as unread already
+    await asyncio.sleep(0)
+    assert len(transport.writes) == 1
+    client = Protocol(Side.CLIENT, state=State.OPEN)
+    client.receive_data(transport.writes[0])
+    frames = [event for event in client.events_received() if isinstance(event, Frame)]
+    assert [frame.data for frame in frames] == [b'{"seq":1}', b'{"seq":2}']
+    assert peer.buffered_bytes == 0

@@ -65,7 +65,9 @@ class GatewayLimits:
     max_buffered_bytes: int = 4 * 1024 * 1024
     """A client with more than this unread is disconnected at once."""
     stream_block_ms: int = 5000
-    stream_batch: int = 500
+    stream_batch: int = 2000
+    """Entries read at most at once. Only a backlog fills a batch; a full one holds several
+    frames for busy users, which are written together (one write per connection per batch)."""
     session: SessionLimits = field(default_factory=SessionLimits)
 
 
