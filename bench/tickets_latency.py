@@ -302,7 +302,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         base, database_url = service.base, service.database_url
         metrics_base = service.metrics_base
     try:
-        limits = httpx.Limits(max_connections=max(args.concurrency * 2, 64))
+        # Idle connections are dropped well before uvicorn's 5 s keep-alive timeout: at the
+        # same expiry a request could go out on a connection the server was just closing.
+        limits = httpx.Limits(max_connections=max(args.concurrency * 2, 64), keepalive_expiry=2.0)
         async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
             # Users created here get the admin's password, so one secret serves the whole run.
             driver = Driver(http, args.admin_password if service is None else PASSWORD)
