@@ -11,12 +11,30 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from incident_tickets.adapters.sql_repositories import as_utc
 from incident_tickets.adapters.sql_tables import OUTBOX
 from incident_tickets.service.ports import OutboxMessage, PublishFn
+
+_UNSENT = OUTBOX.c.sent_at.is_(None)
+# One round trip: the claimable rows, and the oldest unsent id (locked or not).
+# (Not correlated: the minimum over the whole table, not over the outer row.)
+_OLDEST = select(func.min(OUTBOX.c.id)).where(_UNSENT).correlate(None).scalar_subquery()
+_CLAIM = (
+    select(OUTBOX, _OLDEST.label("oldest"))
+    .where(_UNSENT)
+    .order_by(OUTBOX.c.id)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True, of=OUTBOX)
+)
+_MARK_SENT = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(sent_at=bindparam("sent_at"))
+)
+"""Both built once: constructing them on each call was a sixth of the relay's CPU."""
 
 
 class SqlOutboxStore:
@@ -27,19 +45,7 @@ class SqlOutboxStore:
         sent: list[int] = []
         failure: BaseException | None = None
         async with self._engine.begin() as connection:
-            unsent = OUTBOX.c.sent_at.is_(None)
-            # One round trip: the claimable rows, and the oldest unsent id (locked or not).
-            # (Not correlated: the minimum over the whole table, not over the outer row.)
-            oldest = select(func.min(OUTBOX.c.id)).where(unsent).correlate(None).scalar_subquery()
-            claimed = (
-                await connection.execute(
-                    select(OUTBOX, oldest.label("oldest"))
-                    .where(unsent)
-                    .order_by(OUTBOX.c.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True, of=OUTBOX)
-                )
-            ).all()
+            claimed = (await connection.execute(_CLAIM, {"limit": limit})).all()
             if not claimed:
                 return 0
             if claimed[0].oldest != claimed[0].id:
@@ -69,16 +75,12 @@ class SqlOutboxStore:
                 sent.append(message.id)
             # Recorded even when a later publish failed: confirmed rows must not go out twice.
             if sent:
-                await connection.execute(
-                    update(OUTBOX).where(OUTBOX.c.id.in_(sent)).values(sent_at=datetime.now(UTC))
-                )
+                await connection.execute(_MARK_SENT, {"ids": sent, "sent_at": datetime.now(UTC)})
         if failure is not None:
             raise failure
         return len(sent)
 
     async def pending(self) -> int:
         async with self._engine.connect() as connection:
-            count = await connection.scalar(
-                select(func.count()).select_from(OUTBOX).where(OUTBOX.c.sent_at.is_(None))
-            )
+            count = await connection.scalar(select(func.count()).select_from(OUTBOX).where(_UNSENT))
             return int(count or 0)
