@@ -47,7 +47,7 @@ class _Deliveries:
         yield HistogramMetricFamily(
             "gateway_delivery_latency_seconds",
             "From the notifier's routing of a notification to its write to the client"
-            " (read once per batch of writes, after its last one).",
+            " (read once per batch, after its last frame is handed to the connection).",
             buckets=buckets,
             sum_value=self.latency_sum,
         )

@@ -349,8 +349,8 @@ class Gateway:
     def _count_written(self) -> None:
         """Report the notifications written since the last report, one call per routing time.
 
-        The latency is read once, after the last write: a batch's writes all happen within
-        the same turn of the event loop.
+        The latency is read once, after the batch's last frame is handed to its peer: the
+        peers write at the end of the same turn of the event loop.
         """
         if not self._written:
             return
