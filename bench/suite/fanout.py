@@ -4,7 +4,8 @@ The gateway (a real process, real Redis, tokens from a test key) gets deliveries
 the way the notifier routes them (XADD to its stream), as fast as it takes them: this script
 keeps a bounded window of routed-but-not-received entries filled. The ceiling is a bare
 ``websockets`` server (its own process, uvloop) pushing one pre-encoded frame of the same size
-in a loop to each of the same number of clients. Both are read by the same client code in this
+in a loop to each of the same number of clients, uncompressed like the gateway's frames. Both are
+read by the same client code in this
 process, so the client side costs the same in both measurements.
 
     python -m bench.suite.fanout --bare-server PORT   # the bare server alone (used internally)
@@ -94,6 +95,7 @@ async def open_all(urls: list[str]) -> list[ClientConnection]:
                     open_timeout=60,
                     ping_interval=None,
                     max_queue=None,
+                    compression=None,
                     local_addr=(f"127.0.0.{2 + (start + offset) % SOURCE_ADDRESSES}", 0),
                 )
                 for offset, url in enumerate(urls[start : start + 200])
@@ -225,7 +227,12 @@ def serve_bare(port: int) -> None:
                 await ws.send(frame, text=True)
 
     async def main() -> None:
-        async with serve(push, "127.0.0.1", port, ping_interval=None, backlog=4096):
+        # No per-message deflate, as in the gateway: websockets negotiates it by default, and
+        # with context takeover the same frame sent again compresses to a few bytes, which
+        # would make the ceiling a different (and much lighter) workload.
+        async with serve(
+            push, "127.0.0.1", port, ping_interval=None, backlog=4096, compression=None
+        ):
             await asyncio.Future()
 
     raise_file_limit()

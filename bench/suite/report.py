@@ -173,19 +173,23 @@ def _fanout_section(fan: dict[str, Any], lines: list[str]) -> None:
         f" {fan.get('repeats', 1)} times; the median of each is shown (all of them are in the"
         " JSON). Ceiling: a bare `websockets`"
         " server (own process, uvloop) pushing one pre-encoded frame in a loop to each client,"
-        " measured right after with the same clients. The clients are this process (one core"
-        " at most), in both.",
+        " measured right after with the same clients; neither compresses (no per-message"
+        " deflate). The clients are this process (one core at most), in both; in the gateway's"
+        " run the same two cores also carry Redis and the routing (the XADDs, sent by this"
+        " process), which the bare server's run does not have. CPU per frame: the server"
+        " process's CPU time divided by the frames delivered.",
         "",
         "| connections | gateway frames/s | bare frames/s | share | gateway CPU | bare CPU"
-        " | client CPU (gw / bare) | load avg |",
-        "|---|---|---|---|---|---|---|---|",
+        " | server CPU per frame (gw / bare) | client CPU (gw / bare) | load avg |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for run in fan["runs"]:
         g, b = run["gateway"], run["bare_websockets"]
         lines.append(
             f"| {run['connections']} | {g['frames_per_second']} | {b['frames_per_second']}"
             f" | {run['gateway_share_of_bare']:.0%} | {g['server_cpu_percent']}%"
-            f" | {b['server_cpu_percent']}% | {g['client_cpu_percent']}% /"
+            f" | {b['server_cpu_percent']}% | {_us_per_frame(g)} / {_us_per_frame(b)} µs"
+            f" | {g['client_cpu_percent']}% /"
             f" {b['client_cpu_percent']}% | {g['load_average'][0]} / {b['load_average'][0]} |"
         )
     lines += ["", "![fan-out](fanout.png)", ""]
@@ -272,3 +276,10 @@ def write_report() -> Path:
     path = DOCS / "README.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path
+
+
+def _us_per_frame(side: dict[str, Any]) -> str:
+    frames = side["frames_per_second"]
+    if not frames:
+        return "-"
+    return f"{side['server_cpu_percent'] / 100 / frames * 1e6:.1f}"
