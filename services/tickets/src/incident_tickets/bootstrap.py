@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 
 from incident_contracts.names import Names
 from incident_contracts.timestamps import utc_now
@@ -29,6 +30,7 @@ from incident_tickets.domain.login_throttle import LoginThrottle
 from incident_tickets.runtime import TicketsRuntime
 from incident_tickets.service.auth import AuthService
 from incident_tickets.service.outbox_relay import OutboxRelay
+from incident_tickets.service.outbox_retention import OutboxRetention
 from incident_tickets.service.ports import EventPublisher
 from incident_tickets.service.projects import ProjectService
 from incident_tickets.service.tickets import TicketService
@@ -64,14 +66,23 @@ def build(
     publisher = publisher or AmqpEventPublisher(
         settings.amqp_url, Names(settings.namespace).events_exchange
     )
+    outbox = SqlOutboxStore(relay_engine)
     relay = OutboxRelay(
-        SqlOutboxStore(relay_engine),
+        outbox,
         publisher,
         metrics,
         sweep_interval=settings.relay_sweep_interval,
         batch_size=settings.relay_batch_size,
         backoff_initial=settings.relay_backoff_initial,
         backoff_max=settings.relay_backoff_max,
+    )
+
+    retention = (
+        OutboxRetention(
+            outbox, metrics, utc_now, retention=timedelta(hours=settings.outbox_retention_hours)
+        )
+        if settings.outbox_retention_hours > 0
+        else None
     )
 
     def after_commit(event_ids: list[str]) -> None:
@@ -119,6 +130,7 @@ def build(
         publisher=publisher,
         relay=relay,
         relay_enabled=relay_enabled,
+        outbox_retention=retention,
         auth=AuthService(
             uow,
             hasher,

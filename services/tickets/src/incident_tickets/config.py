@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     """Seconds before the relay's first reconnection attempt when RabbitMQ is unreachable."""
     relay_backoff_max: float = 5.0
     """Longest wait between reconnection attempts (the backoff doubles up to it)."""
+    outbox_retention_hours: int = Field(default=7 * 24, ge=0)
+    """Hours a sent outbox row is kept before the relay deletes it (every 10 minutes, 1,000
+    rows per statement); unsent rows are never deleted. 0 keeps every row forever."""
 
     jwt_issuer: str = Field(default=DEFAULT_ISSUER, validation_alias="JWT_ISSUER")
     jwt_audience: str = Field(default=DEFAULT_AUDIENCE, validation_alias="JWT_AUDIENCE")

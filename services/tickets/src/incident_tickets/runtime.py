@@ -17,6 +17,7 @@ from incident_tickets.adapters.sql_database import migrate, ping
 from incident_tickets.config import Settings
 from incident_tickets.service.auth import AuthService
 from incident_tickets.service.outbox_relay import OutboxRelay
+from incident_tickets.service.outbox_retention import OutboxRetention
 from incident_tickets.service.ports import EventPublisher
 from incident_tickets.service.projects import ProjectService
 from incident_tickets.service.tickets import TicketService
@@ -41,6 +42,8 @@ class TicketsRuntime:
     """PostgreSQL only: wakes this process's relay on other processes' commits."""
     bootstrap_admin: bool = True
     """False for the standalone relay, which serves no users."""
+    outbox_retention: OutboxRetention | None = None
+    """Deletes old sent outbox rows where the relay runs; None when retention is off."""
 
     async def start(self) -> None:
         if self.settings.migrate_on_start:
@@ -51,9 +54,13 @@ class TicketsRuntime:
             self.relay.start()
             if self.commit_listener is not None:
                 self.commit_listener.start()
+            if self.outbox_retention is not None:
+                self.outbox_retention.start()
 
     async def close(self) -> None:
         if self.relay_enabled:
+            if self.outbox_retention is not None:
+                await self.outbox_retention.stop()
             if self.commit_listener is not None:
                 await self.commit_listener.stop()
             await self.relay.stop()

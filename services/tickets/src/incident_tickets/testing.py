@@ -343,9 +343,11 @@ class InMemoryOutboxStore:
     def __init__(self) -> None:
         self.rows: list[OutboxMessage] = []
         self.sent: set[int] = set()
+        self.sent_at: dict[int, datetime] = {}
+        self._ids = itertools.count(1)
 
     def add(self, event_type: str, body: str = "{}", created_at: datetime | None = None) -> int:
-        row_id = len(self.rows) + 1
+        row_id = next(self._ids)
         self.rows.append(
             OutboxMessage(
                 id=row_id,
@@ -363,8 +365,20 @@ class InMemoryOutboxStore:
         for row in batch:
             await publish(row)  # a failure propagates; the rows before it stay sent
             self.sent.add(row.id)
+            self.sent_at[row.id] = datetime.now(UTC)
             sent += 1
         return sent
+
+    async def prune_sent(self, sent_before: datetime, limit: int) -> int:
+        old = sorted((at, row_id) for row_id, at in self.sent_at.items() if at < sent_before)[
+            :limit
+        ]
+        doomed = {row_id for _, row_id in old}
+        self.rows = [row for row in self.rows if row.id not in doomed]
+        self.sent -= doomed
+        for row_id in doomed:
+            del self.sent_at[row_id]
+        return len(doomed)
 
     async def pending(self) -> int:
         return len(self.rows) - len(self.sent)
@@ -374,9 +388,13 @@ class RecordingMetrics:
     def __init__(self) -> None:
         self.confirmations: list[tuple[str, float]] = []
         self.connection_states: list[bool] = []
+        self.pruned: list[int] = []
 
     def confirmed(self, event_type: str, commit_to_confirm_seconds: float) -> None:
         self.confirmations.append((event_type, commit_to_confirm_seconds))
 
     def relay_connection(self, *, connected: bool) -> None:
         self.connection_states.append(connected)
+
+    def outbox_pruned(self, rows: int) -> None:
+        self.pruned.append(rows)

@@ -46,6 +46,11 @@ class TicketsMetrics:
             ["event_type"],
             registry=self.registry,
         )
+        self.outbox_pruned_rows = Counter(
+            "tickets_outbox_pruned_rows_total",
+            "Sent outbox rows deleted by the retention (TICKETS_OUTBOX_RETENTION_HOURS).",
+            registry=self.registry,
+        )
         self.relay_connected = Gauge(
             "tickets_outbox_relay_connected",
             "1 while the relay holds a broker connection.",
@@ -60,6 +65,9 @@ class TicketsMetrics:
     def confirmed(self, event_type: str, commit_to_confirm_seconds: float) -> None:
         self.commit_to_confirm.observe(commit_to_confirm_seconds)
         self.events_published.labels(event_type).inc()
+
+    def outbox_pruned(self, rows: int) -> None:
+        self.outbox_pruned_rows.inc(rows)
 
     def relay_connection(self, *, connected: bool) -> None:
         self.relay_connected.set(1 if connected else 0)

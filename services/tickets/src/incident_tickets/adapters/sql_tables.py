@@ -89,6 +89,13 @@ class OutboxRow(SQLModel, table=True):
             postgresql_where=text("sent_at IS NULL"),
             sqlite_where=text("sent_at IS NULL"),
         ),
+        # Retention deletes the sent rows oldest first; unsent rows stay out of it.
+        Index(
+            "ix_outbox_sent_at",
+            "sent_at",
+            postgresql_where=text("sent_at IS NOT NULL"),
+            sqlite_where=text("sent_at IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_ID)

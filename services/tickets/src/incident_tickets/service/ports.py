@@ -211,6 +211,17 @@ class OutboxStore(Protocol):
     async def pending(self) -> int: ...
 
 
+class SentOutboxPruner(Protocol):
+    async def prune_sent(self, sent_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` rows sent before ``sent_before`` (never an unsent row);
+        returns how many were deleted."""
+        ...
+
+
+class RetentionMetrics(Protocol):
+    def outbox_pruned(self, rows: int) -> None: ...
+
+
 class RelayMetrics(Protocol):
     def confirmed(self, event_type: str, commit_to_confirm_seconds: float) -> None: ...
 
