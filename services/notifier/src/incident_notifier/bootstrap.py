@@ -10,11 +10,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 from redis.asyncio import Redis
 
 from incident_auth import HttpJwksSource, TokenVerifier
+from incident_contracts.timestamps import utc_now
 from incident_notifier.adapters.alembic_migrations import upgrade_to_head
 from incident_notifier.adapters.http_users_source import HttpUsersSource
 from incident_notifier.adapters.prometheus_metrics import NotifierMetrics
@@ -24,6 +26,7 @@ from incident_notifier.adapters.sql_directory import SqlUserDirectory
 from incident_notifier.adapters.sql_engine import make_engine
 from incident_notifier.adapters.sql_notifications import SqlNotificationStore
 from incident_notifier.config import Settings
+from incident_notifier.service.claims_retention import ClaimsRetention
 from incident_notifier.service.events import EventProcessor
 from incident_notifier.service.inbox import Inbox
 from incident_notifier.service.ports import UserDirectory, UsersSource
@@ -80,6 +83,8 @@ class ConsumerWiring:
     users_source: UsersSource
     readiness: Sequence[tuple[str, Probe]]
     metrics: NotifierMetrics
+    retention: ClaimsRetention | None
+    """Deletes old idempotency claims; None when the retention is off."""
 
 
 @asynccontextmanager
@@ -102,6 +107,13 @@ async def consumer_services(settings: Settings) -> AsyncIterator[ConsumerWiring]
         stream_maxlen=settings.stream_maxlen,
         stream_ttl_ms=settings.stream_ttl_seconds * 1000,
     )
+    metrics = NotifierMetrics()
+    hours = settings.processed_events_retention_hours
+    retention = (
+        ClaimsRetention(store, metrics, utc_now, retention=timedelta(hours=hours))
+        if hours > 0
+        else None
+    )
     try:
         yield ConsumerWiring(
             settings=settings,
@@ -111,7 +123,8 @@ async def consumer_services(settings: Settings) -> AsyncIterator[ConsumerWiring]
             # Redis is left out on purpose: without it records are still written, and the
             # gateways replay them; taking the consumer out of service would help nobody.
             readiness=[("database", store.ping)],
-            metrics=NotifierMetrics(),
+            metrics=metrics,
+            retention=retention,
         )
     finally:
         await redis.aclose()

@@ -110,6 +110,16 @@ class Settings(BaseSettings):
         validation_alias=_env("NOTIFIER_SHUTDOWN_GRACE_SECONDS"),
         description="On SIGTERM, how long in-flight requests and batches may take to finish.",
     )
+    processed_events_retention_hours: int = Field(
+        default=7 * 24,
+        ge=0,
+        validation_alias=_env("NOTIFIER_PROCESSED_EVENTS_RETENTION_HOURS"),
+        description="Hours an event's idempotency claim is kept before the consumer deletes "
+        "it (every 10 minutes, 1,000 per statement; the records stay). Keep it far beyond "
+        "any redelivery window (a broker or consumer outage, a replayed dead letter): an "
+        "event delivered again after its claim was deleted would be recorded twice. "
+        "0 keeps every claim forever.",
+    )
     log_level: str = Field(default="INFO", validation_alias=_env("NOTIFIER_LOG_LEVEL"))
     cors_allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

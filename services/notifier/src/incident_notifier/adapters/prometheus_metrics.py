@@ -35,12 +35,21 @@ class NotifierMetrics:
             "Stream entries written for gateway instances.",
             registry=self.registry,
         )
+        self.processed_events_pruned = Counter(
+            "notifier_processed_events_pruned",
+            "Idempotency claims deleted by the retention "
+            "(NOTIFIER_PROCESSED_EVENTS_RETENTION_HOURS).",
+            registry=self.registry,
+        )
         self.commit_delay = Histogram(
             "notifier_commit_delay_seconds",
             "From an event's occurred_at to the commit of its records.",
             buckets=_DELAY_BUCKETS,
             registry=self.registry,
         )
+
+    def claims_pruned(self, rows: int) -> None:
+        self.processed_events_pruned.inc(rows)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

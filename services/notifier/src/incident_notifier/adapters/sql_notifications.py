@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from incident_contracts.timestamps import utc_now
@@ -33,6 +33,20 @@ _COLUMNS = (
     notifications.c.timestamp,
     notifications.c.is_read,
     notifications.c.read_at,
+)
+
+
+# Oldest first along the index on processed_at. Claims another replica is deleting are
+# skipped, not waited for (PostgreSQL; SQLite has one writer at a time anyway).
+_PRUNABLE_CLAIMS = (
+    select(processed_events.c.event_id)
+    .where(processed_events.c.processed_at < bindparam("before"))
+    .order_by(processed_events.c.processed_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_PRUNE_CLAIMS = delete(processed_events).where(
+    processed_events.c.event_id.in_(_PRUNABLE_CLAIMS.scalar_subquery())
 )
 
 
@@ -120,6 +134,16 @@ class SqlNotificationStore:
                 return await self._write(conn, requests_for(audience))
 
         return await guarded(write)
+
+    async def prune_claims(self, processed_before: datetime, limit: int) -> int:
+        async def prune() -> int:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    _PRUNE_CLAIMS, {"before": processed_before, "limit": limit}
+                )
+                return int(result.rowcount or 0)
+
+        return await guarded(prune)
 
     @asynccontextmanager
     async def _autocommit(self) -> AsyncIterator[AsyncConnection]:

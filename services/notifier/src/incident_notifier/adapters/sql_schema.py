@@ -3,7 +3,8 @@
 - ``notifications``: one row per (event, recipient); UNIQUE (user_id, seq) and
   UNIQUE (event_id, user_id) make a duplicate impossible whatever the code above does.
 - ``processed_events``: the idempotency key. Claimed with ON CONFLICT DO NOTHING in the same
-  transaction as the records: no row inserted means the event was already handled.
+  transaction as the records: no row inserted means the event was already handled. Kept
+  for a retention period (far beyond any redelivery), then deleted oldest first.
 - ``user_seq``: the last seq given to each user, bumped with an upsert whose row lock
   serialises concurrent writers until commit (a rollback gives the number back).
 - ``directory_users``: the users and roles, from ``user.*`` events and the export.
@@ -61,6 +62,8 @@ processed_events = Table(
     Column("event_id", Uuid, primary_key=True),
     Column("event_type", String(64), nullable=False),
     Column("processed_at", DateTime(timezone=True), nullable=False),
+    # The retention deletes the oldest claims first.
+    Index("ix_processed_events_processed_at", "processed_at"),
 )
 
 user_seq = Table(

@@ -22,6 +22,7 @@ from incident_notifier.entrypoints.api import routes_health
 from incident_notifier.entrypoints.api.deps import ReadinessCheck
 from incident_notifier.entrypoints.api.errors import install_error_handlers
 from incident_notifier.entrypoints.consumer import EventConsumer, EventHandler
+from incident_notifier.service.claims_retention import ClaimsRetention
 from incident_notifier.service.directory_sync import fill_directory_if_empty
 from incident_notifier.service.ports import UserDirectory, UsersSource
 
@@ -46,6 +47,9 @@ class ConsumerServices(Protocol):
 
     @property
     def metrics(self) -> NotifierMetrics: ...
+
+    @property
+    def retention(self) -> ClaimsRetention | None: ...
 
 
 async def _fill_directory(wired: ConsumerServices) -> None:
@@ -92,9 +96,13 @@ def create_consumer_app(
             app.state.readiness = lambda: [*wired.readiness, ("queue", consuming)]
             app.state.metrics = lambda: wired.metrics
             starting = asyncio.create_task(run())
+            if wired.retention is not None:
+                wired.retention.start()
             try:
                 yield
             finally:
+                if wired.retention is not None:
+                    await wired.retention.stop()
                 starting.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await starting

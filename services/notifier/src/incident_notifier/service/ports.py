@@ -63,6 +63,18 @@ class NotificationStore(Protocol):
         ...
 
 
+class ClaimsPruner(Protocol):
+    async def prune_claims(self, processed_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` idempotency claims made before ``processed_before``
+        (oldest first; the records stay); returns how many were deleted. Raises
+        ``StoreUnavailable`` when the database cannot be reached."""
+        ...
+
+
+class RetentionMetrics(Protocol):
+    def claims_pruned(self, rows: int) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Audience:
     """What the directory says about a change's possible recipients."""
