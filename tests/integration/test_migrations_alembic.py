@@ -1,7 +1,8 @@
 """Both services' Alembic migrations, run with the `alembic` command as an operator would.
 
-There is no previous release of either service yet (their migrations hold one revision,
-0001), so "upgrade from the previous release's schema" is, for now, upgrade from base: an
+There is no previous release of either service yet (each holds revisions 0001 and 0002, the
+second adding the retention indexes), so "upgrade from the previous release's schema" is, for
+now, upgrade from base: an
 empty database goes to head, `alembic check` then finds no difference between the models and
 the migrated schema, and a downgrade to base followed by a second upgrade works again. When
 a release ships, add its schema here as the starting point of an upgrade.
