@@ -200,7 +200,8 @@ def build(settings: Settings) -> DevSystem:
     else:
         routing = InProcessRouting()
     router: DeliveryRouter = routing.router if isinstance(routing, RedisParts) else routing
-    processor = EventProcessor(store, directory, router)
+    # The audience read and the writes of a batch on one connection, as the consumer does.
+    processor = EventProcessor(store, directory, router, unit=store)
     notifier_metrics = NotifierMetrics()
 
     # --- the tickets service -----------------------------------------------------------
