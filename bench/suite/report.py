@@ -251,9 +251,8 @@ def write_report() -> Path:
         "",
         "Made by `make bench` (`python -m bench.suite`; its `--help` lists the shortening"
         " flags). The machine has 2 cores shared by everything (the services, PostgreSQL,"
-        " RabbitMQ, Redis, nginx and the load generator) and, during these runs, with other"
-        " engineers' test suites: the load average is recorded with every figure, and the"
-        " figures are noisy.",
+        " RabbitMQ, Redis, nginx and the load generator); the load average is recorded with"
+        " every figure, since any other work on the two cores slows them.",
         "",
         TARGETS,
         "",
