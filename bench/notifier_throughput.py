@@ -62,7 +62,7 @@ from harness.notifier import (  # noqa: E402
 )
 from harness.tickets import start_tickets  # noqa: E402
 
-from incident_contracts import EventType, Names, Role, TicketStatus  # noqa: E402
+from incident_contracts import EventType, Names, Role, TicketStatus, UserCreated, UserUpdated  # noqa: E402
 from incident_notifier.testing import ticket_event, ticket_snapshot, user_event  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "notifier_throughput.json"
@@ -129,6 +129,17 @@ async def wait_for(
     return found, span, (cpu_seconds(process) - first[0], found - first[1])
 
 
+def directory_events() -> list[UserCreated | UserUpdated]:
+    """The users the event mix names, as the user events that fill the notifier's directory."""
+    return [
+        user_event(ADMINS[0], Role.ADMIN, "Ann Admin"),
+        user_event(ADMINS[1], Role.ADMIN, "Abe Admin"),
+        user_event(CLIENT, Role.CLIENT, "John Client"),
+        user_event(DEVS[0], Role.DEVELOPER, "Alice Developer"),
+        user_event(DEVS[1], Role.DEVELOPER, "Bob Support"),
+    ]
+
+
 def throughput(infra: Infra, events: int, prefetch: int, batch_size: int) -> dict[str, Any]:
     namespace = fresh_namespace(infra)
     notifier = start_notifier(
@@ -143,13 +154,7 @@ def throughput(infra: Infra, events: int, prefetch: int, batch_size: int) -> dic
         NOTIFIER_LOG_LEVEL="WARNING",
     )
     try:
-        users = [
-            user_event(ADMINS[0], Role.ADMIN, "Ann Admin"),
-            user_event(ADMINS[1], Role.ADMIN, "Abe Admin"),
-            user_event(CLIENT, Role.CLIENT, "John Client"),
-            user_event(DEVS[0], Role.DEVELOPER, "Alice Developer"),
-            user_event(DEVS[1], Role.DEVELOPER, "Bob Support"),
-        ]
+        users = directory_events()
         batch = mixed_events(events)
         # The consumer declares the queue; start it, stop it, then fill the queue, so the
         # measured run starts with every message already waiting.
@@ -203,13 +208,7 @@ def paced(infra: Infra, rate: float, seconds: float, batch_size: int) -> dict[st
         NOTIFIER_LOG_LEVEL="WARNING",
     )
     try:
-        users = [
-            user_event(ADMINS[0], Role.ADMIN, "Ann Admin"),
-            user_event(ADMINS[1], Role.ADMIN, "Abe Admin"),
-            user_event(CLIENT, Role.CLIENT, "John Client"),
-            user_event(DEVS[0], Role.DEVELOPER, "Alice Developer"),
-            user_event(DEVS[1], Role.DEVELOPER, "Bob Support"),
-        ]
+        users = directory_events()
         # Every user connected to one gateway (a presence entry far in the future), so each
         # record costs a stream entry as in the real system.
         for user in (*ADMINS, CLIENT, *DEVS):
