@@ -3,21 +3,12 @@ and its statement on SQLite and, when ``DATABASE_URL`` names a PostgreSQL server
 database of it: old claims go oldest first, newer ones and every record stay."""
 
 import asyncio
-import os
-import secrets
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from incident_notifier.adapters.alembic_migrations import upgrade_to_head
-from incident_notifier.adapters.sql_engine import make_engine
 from incident_notifier.adapters.sql_notifications import SqlNotificationStore
 from incident_notifier.adapters.sql_schema import notifications, processed_events
 from incident_notifier.domain.content import NotificationContent
@@ -80,37 +71,6 @@ async def test_the_timer_runs_soon_after_start_again_after_a_failure_and_stops()
         await retention.stop()
     assert metrics.pruned == [3]
     assert len(pruner.calls) >= 2
-
-
-async def _admin(server: str, statement: str) -> None:
-    connection = await asyncpg.connect(server)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    server, name = "", ""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}"
-    else:
-        server = os.environ.get("DATABASE_URL", "")
-        if not server.startswith("postgres"):
-            pytest.skip("DATABASE_URL names no PostgreSQL server")
-        server = urlunsplit(urlsplit(server)._replace(scheme="postgresql"))
-        name = f"notifier_claims_{secrets.token_hex(4)}"
-        await _admin(server, f'CREATE DATABASE "{name}"')
-        url = urlunsplit(urlsplit(server)._replace(scheme="postgresql+asyncpg", path=f"/{name}"))
-    upgrade_to_head(url)
-    engine = make_engine(url, pre_ping=False)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-        if name:
-            await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _claims(engine: AsyncEngine, ages: list[timedelta]) -> list[uuid.UUID]:

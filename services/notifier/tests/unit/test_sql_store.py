@@ -2,20 +2,13 @@
 PostgreSQL server, on a fresh database of it (where batches take their own path), migrated
 by Alembic: the same guarantees on both; the integration tests cover PostgreSQL further."""
 
-import os
-import secrets
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from incident_notifier.adapters.alembic_migrations import upgrade_to_head
 from incident_notifier.adapters.sql_directory import SqlUserDirectory
-from incident_notifier.adapters.sql_engine import make_engine
 from incident_notifier.adapters.sql_notifications import SqlNotificationStore
 from incident_notifier.domain.content import NotificationContent
 from incident_notifier.domain.tickets import ChangeKind
@@ -26,37 +19,9 @@ NOW = datetime(2025, 12, 23, 10, 0, tzinfo=UTC)
 CONTENT = NotificationContent(ChangeKind.TICKET_OPENED, "m", {"id": 1, "title": "T"}, NOW)
 
 
-async def _admin(server: str, statement: str) -> None:
-    connection = await asyncpg.connect(server)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def stores(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[SqlNotificationStore, SqlUserDirectory]]:
-    server, name = "", ""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}"
-    else:
-        server = os.environ.get("DATABASE_URL", "")
-        if not server.startswith("postgres"):
-            pytest.skip("DATABASE_URL names no PostgreSQL server")
-        server = urlunsplit(urlsplit(server)._replace(scheme="postgresql"))
-        name = f"notifier_store_{secrets.token_hex(4)}"
-        await _admin(server, f'CREATE DATABASE "{name}"')
-        url = urlunsplit(urlsplit(server)._replace(scheme="postgresql+asyncpg", path=f"/{name}"))
-    upgrade_to_head(url)
-    engine = make_engine(url, pre_ping=False)
-    try:
-        yield SqlNotificationStore(engine), SqlUserDirectory(engine)
-    finally:
-        await engine.dispose()
-        if name:
-            await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+@pytest.fixture
+def stores(engine: AsyncEngine) -> tuple[SqlNotificationStore, SqlUserDirectory]:
+    return SqlNotificationStore(engine), SqlUserDirectory(engine)
 
 
 def request(event_id: uuid.UUID, *users: int) -> RecordRequest:
