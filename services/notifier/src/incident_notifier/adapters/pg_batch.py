@@ -80,6 +80,8 @@ SELECT event_id, NULL, NULL FROM claimed
 
 
 async def read_audience(conn: AsyncConnection, candidate_ids: Collection[int]) -> Audience:
+    """``sql_directory.read_audience`` as driver SQL: measured 0.2-0.4 ms of consumer CPU per
+    event less at 100 events/s (bench/notifier_throughput.py --only paced) than the Core query."""
     rows = await conn.exec_driver_sql(AUDIENCE, (list(candidate_ids),))
     admins: list[int] = []
     inactive: set[int] = set()
