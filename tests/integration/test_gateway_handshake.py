@@ -7,6 +7,7 @@ the graceful shutdown (1012, presence removed, exit 0).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -27,6 +28,7 @@ from harness.gateway import (
     start_gateway,
 )
 from harness.infra import Infra
+from websockets.asyncio.client import connect as open_async
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
@@ -262,6 +264,35 @@ def test_presence_follows_the_users_connections(
     while presence_of(redis_client, infra.namespace, user) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert presence_of(redis_client, infra.namespace, user) == {}
+
+
+def test_a_burst_of_handshakes_registers_every_users_presence(
+    infra: Infra, jwks: JwksServer, mint: TokenMint, redis_client: redis.Redis
+) -> None:
+    """Handshakes at once outnumber Redis connections: they wait for one, none is skipped
+    (redis-py's default pool failed the ones over its size, which then had no presence)."""
+    gateway = start_gateway(
+        infra, jwks.url, NO_NOTIFIER, f"burst-{infra.run_id}", redis_max_connections=2
+    )
+    users = range(70_000, 70_200)
+
+    async def burst() -> list[int]:
+        sockets = await asyncio.gather(
+            *(open_async(gateway.ws(mint.access(user)), open_timeout=60) for user in users)
+        )
+        try:
+            return [
+                user
+                for user in users
+                if gateway.instance_id not in presence_of(redis_client, gateway.namespace, user)
+            ]
+        finally:
+            await asyncio.gather(*(ws.close() for ws in sockets))
+
+    try:
+        assert asyncio.run(burst()) == []
+    finally:
+        gateway.stop()
 
 
 def test_deliveries_go_only_to_their_user_in_seq_order_without_repeats(

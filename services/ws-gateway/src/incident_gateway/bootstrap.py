@@ -57,8 +57,16 @@ class Wiring:
 @contextlib.asynccontextmanager
 async def wired(settings: Settings) -> AsyncIterator[Wiring]:
     names = settings.names
-    commands = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=5.0, socket_connect_timeout=2.0
+    # Blocking: redis-py's default pool (100 connections) fails a command at once when all
+    # are busy, and a burst of handshakes then found no presence registered.
+    commands = redis.Redis.from_pool(
+        redis.BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=settings.redis_wait_seconds,
+            socket_timeout=5.0,
+            socket_connect_timeout=2.0,
+        )
     )
     # A client of its own for XREAD BLOCK: its socket timeout must outlast the block.
     stream_reader = redis.Redis.from_url(

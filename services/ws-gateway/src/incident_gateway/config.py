@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     write_limit_bytes: int = 16 * 1024
     """websockets' write buffer high-water mark per connection."""
 
+    redis_max_connections: int = Field(64, ge=2)
+    """Redis connections for handshakes and presence; a burst of handshakes waits for one."""
+    redis_wait_seconds: float = 5.0
+    """How long a handshake waits for a free Redis connection before Redis counts as down."""
+
     presence_ttl_seconds: float = 30.0
     """Lifetime of this instance's presence entries; a dead instance disappears after it."""
     heartbeat_interval_seconds: float = 10.0
