@@ -18,7 +18,12 @@ async def _run(settings: Settings) -> int:
         loop.add_signal_handler(signum, stop.set)
     async with wired(settings) as wiring:
         await run_instance(
-            settings, wiring.gateway, wiring.readiness, wiring.metrics.exposition, stop
+            settings,
+            wiring.gateway,
+            wiring.readiness,
+            wiring.metrics.exposition,
+            stop,
+            wiring.writes,
         )
     return 0
 

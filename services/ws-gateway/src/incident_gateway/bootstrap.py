@@ -19,6 +19,7 @@ import redis.asyncio as redis
 from incident_auth import HttpJwksSource, TokenVerifier
 from incident_gateway.adapters.http_replay import HttpReplaySource
 from incident_gateway.adapters.jwt_tokens import JwtTokenAuthority
+from incident_gateway.adapters.pending_writes import PendingWrites
 from incident_gateway.adapters.prometheus_metrics import PrometheusMetrics
 from incident_gateway.adapters.redis_deliveries import RedisDeliveryFeed
 from incident_gateway.adapters.redis_inactive_users import RedisCheckedTokenAuthority
@@ -44,6 +45,7 @@ class Wiring:
     gateway: Gateway
     presence: RedisPresenceStore
     metrics: PrometheusMetrics
+    writes: PendingWrites
 
     async def readiness(self) -> dict[str, str]:
         """Failed dependencies: only Redis is needed to accept and deliver."""
@@ -82,6 +84,7 @@ async def wired(settings: Settings) -> AsyncIterator[Wiring]:
         )
         presence = RedisPresenceStore(commands, names, settings.instance_id)
         metrics = PrometheusMetrics(settings.instance_id)
+        writes = PendingWrites()
         gateway = Gateway(
             instance_id=settings.instance_id,
             tokens=RedisCheckedTokenAuthority(JwtTokenAuthority(verifier), commands, names),
@@ -90,8 +93,9 @@ async def wired(settings: Settings) -> AsyncIterator[Wiring]:
             replay=HttpReplaySource(http, settings.notifier_url),
             metrics=metrics,
             limits=settings.limits(),
+            writes=writes,
         )
-        yield Wiring(gateway, presence, metrics)
+        yield Wiring(gateway, presence, metrics, writes)
         with contextlib.suppress(BackendUnavailable):
             await presence.forget_instance()
     finally:

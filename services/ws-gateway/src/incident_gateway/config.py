@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     """... and is disconnected (1013; it can resume) when it stays slow this long."""
     max_buffered_bytes: int = 4 * 1024 * 1024
     """A client with more than this unread is disconnected at once."""
+    backlog_write_entries: int = Field(20_000, ge=0)
+    """While the delivery stream has a backlog, frames of this many entries are written at
+    once (one system call per connection instead of per frame); 0 writes every batch."""
     replay_page_size: int = 200
     """Records fetched per request from the notifier's replay endpoint."""
     max_held: int = 1000
@@ -113,6 +116,7 @@ class Settings(BaseSettings):
             slow_client_bytes=self.slow_client_bytes,
             slow_client_seconds=self.slow_client_seconds,
             max_buffered_bytes=self.max_buffered_bytes,
+            backlog_write_entries=self.backlog_write_entries,
             session=SessionLimits(
                 frames_per_second=self.max_frames_per_second,
                 burst=self.frame_burst,

@@ -20,9 +20,10 @@ from websockets.protocol import Protocol, Side, State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
+from incident_gateway.adapters.pending_writes import PendingWrites
 from incident_gateway.config import Settings
 from incident_gateway.domain.auth import Identity
-from incident_gateway.entrypoints.server import PendingWrites, WebSocketPeer, run_instance
+from incident_gateway.entrypoints.server import WRITE_AT_BYTES, WebSocketPeer, run_instance
 from incident_gateway.service.gateway import Gateway, GatewayLimits
 from incident_gateway.testing import (
     InMemoryDeliveryFeed,
@@ -81,6 +82,7 @@ async def running() -> AsyncIterator[Running]:
         max_buffered_bytes=256 * 1024 * 1024,
         stream_block_ms=50,
     )
+    writes = PendingWrites()
     gateway = Gateway(
         instance_id="api-test",
         tokens=tokens,
@@ -89,6 +91,7 @@ async def running() -> AsyncIterator[Running]:
         replay=InMemoryReplaySource(),
         metrics=metrics,
         limits=limits,
+        writes=writes,
     )
     settings = Settings(port=free_port(), instance_id="api-test", close_timeout_seconds=0.5)
 
@@ -96,7 +99,9 @@ async def running() -> AsyncIterator[Running]:
         return {} if presence.available else {"redis": "down (fake)"}
 
     stop = asyncio.Event()
-    task = asyncio.create_task(run_instance(settings, gateway, readiness, lambda: b"", stop))
+    task = asyncio.create_task(
+        run_instance(settings, gateway, readiness, lambda: b"", stop, writes)
+    )
     for _ in range(100):
         try:
             async with httpx.AsyncClient() as client:
@@ -233,3 +238,43 @@ async def test_a_peer_writes_the_frames_of_one_turn_at_once() -> None:
     frames = [event for event in client.events_received() if isinstance(event, Frame)]
     assert [frame.data for frame in frames] == [b'{"seq":1}', b'{"seq":2}']
     assert peer.buffered_bytes == 0
+
+
+async def test_held_writes_wait_for_their_release() -> None:
+    protocol = ServerProtocol()
+    protocol.state = State.OPEN
+    connection = ServerConnection(protocol, cast(Any, None))
+    transport = RecordingTransport()
+    connection.transport = cast(Any, transport)
+    pending = PendingWrites()
+    peer = WebSocketPeer(connection, pending)
+    pending.hold()
+    peer.send(b'{"seq":1}')
+    await asyncio.sleep(0)
+    peer.send(b'{"seq":2}')
+    await asyncio.sleep(0)
+    assert transport.writes == []
+    pending.release()
+    assert transport.writes == []  # at the end of this turn, not during it
+    await asyncio.sleep(0)
+    assert len(transport.writes) == 1
+    client = Protocol(Side.CLIENT, state=State.OPEN)
+    client.receive_data(transport.writes[0])
+    frames = [event for event in client.events_received() if isinstance(event, Frame)]
+    assert [frame.data for frame in frames] == [b'{"seq":1}', b'{"seq":2}']
+
+
+async def test_a_peer_holding_a_large_write_makes_it_without_waiting_for_the_release() -> None:
+    protocol = ServerProtocol()
+    protocol.state = State.OPEN
+    connection = ServerConnection(protocol, cast(Any, None))
+    transport = RecordingTransport()
+    connection.transport = cast(Any, transport)
+    pending = PendingWrites()
+    peer = WebSocketPeer(connection, pending)
+    pending.hold()
+    frame = b'"' + b"x" * 1000 + b'"'
+    for _ in range(WRITE_AT_BYTES // len(frame) + 1):
+        peer.send(frame)
+    assert len(transport.writes) == 1  # written at 64 KiB, the release not yet given
+    assert peer.buffered_bytes < WRITE_AT_BYTES  # not counted as unread by the client

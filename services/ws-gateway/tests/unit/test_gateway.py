@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 
@@ -314,3 +315,61 @@ async def test_withdraw_removes_every_local_user_at_once(world: World) -> None:
     await world.gateway.withdraw()
     assert world.presence.registered() == set()
     assert world.presence.writes[-1] == ("unregister", (7, 8))
+
+
+class RecordingWrites:
+    """Records each hold and release with how many frames the watched peer had then."""
+
+    def __init__(self, peer: RecordingPeer) -> None:
+        self.peer = peer
+        self.events: list[tuple[str, int]] = []
+
+    def hold(self) -> None:
+        self.events.append(("hold", len(self.peer.frames)))
+
+    def release(self) -> None:
+        self.events.append(("release", len(self.peer.frames)))
+
+
+async def backlogged_world(
+    block_ms: int,
+) -> tuple[Gateway, InMemoryDeliveryFeed, RecordingPeer, RecordingWrites]:
+    feed = InMemoryDeliveryFeed()
+    peer = RecordingPeer()
+    writes = RecordingWrites(peer)
+    gateway = Gateway(
+        instance_id="gw-a",
+        tokens=StaticTokenAuthority(),
+        presence=InMemoryPresenceStore(instance_id="gw-a"),
+        feed=feed,
+        replay=InMemoryReplaySource(),
+        metrics=InMemoryMetrics(),
+        limits=GatewayLimits(stream_batch=2, backlog_write_entries=5, stream_block_ms=block_ms),
+        clock=Clock(),
+        writes=writes,
+    )
+    await gateway.start()
+    gateway.open(peer, Identity(7, T0 + 60), None)
+    return gateway, feed, peer, writes
+
+
+async def test_a_backlog_is_written_in_bounded_runs_and_the_rest_batch_by_batch() -> None:
+    gateway, feed, peer, writes = await backlogged_world(block_ms=10)
+    for seq in range(1, 8):
+        feed.add(7, seq, frame(7, seq))
+    assert [await gateway.pump() for _ in range(4)] == [2, 2, 2, 1]
+    # Held from the first full batch until the held entries would pass 5: the first four
+    # frames went out with the third batch's, the last one on its own.
+    assert writes.events == [("hold", 0), ("release", 4)]
+    assert seqs(peer) == [1, 2, 3, 4, 5, 6, 7]
+
+
+async def test_held_frames_do_not_wait_for_entries_that_never_come() -> None:
+    gateway, feed, _peer, writes = await backlogged_world(block_ms=60_000)
+    for seq in range(1, 5):
+        feed.add(7, seq, frame(7, seq))
+    assert await gateway.pump() == 2
+    assert await gateway.pump() == 2
+    # The stream ended on a full batch: the read that follows must not block for a minute.
+    assert await asyncio.wait_for(gateway.pump(), timeout=1.0) == 0
+    assert writes.events == [("hold", 0), ("release", 4)]

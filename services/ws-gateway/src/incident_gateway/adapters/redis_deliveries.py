@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,10 +29,25 @@ class RedisDeliveryFeed:
             raise BackendUnavailable(f"Redis did not answer: {error}") from error
         return _text(last[0][0]) if last else "0-0"
 
-    async def read_after(self, entry_id: str, block_ms: int, count: int) -> list[StreamEntry]:
+    async def read_ahead(self, entry_id: str, count: int) -> asyncio.Future[list[StreamEntry]]:
+        answer = asyncio.get_running_loop().create_task(self.read_after(entry_id, None, count))
+        # redis-py takes two turns of the loop (a pooled connection, then the write) before the
+        # command is sent: only then does Redis prepare the answer while this process works.
+        try:
+            for _ in range(2):
+                await asyncio.sleep(0)
+        except BaseException:  # cancelled (shutdown): the read must not outlive its reader
+            answer.cancel()
+            raise
+        return answer
+
+    async def read_after(
+        self, entry_id: str, block_ms: int | None, count: int
+    ) -> list[StreamEntry]:
+        wait = () if block_ms is None else ("BLOCK", block_ms)  # BLOCK 0 would wait forever
         try:
             answer = await self._execute(
-                "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", self._key, entry_id
+                "XREAD", "COUNT", count, *wait, "STREAMS", self._key, entry_id
             )
         except (RedisError, OSError) as error:
             raise BackendUnavailable(f"Redis did not answer: {error}") from error

@@ -23,6 +23,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
+from incident_gateway.adapters.pending_writes import PendingWrites
 from incident_gateway.config import Settings
 from incident_gateway.domain.auth import (
     BEARER_SUBPROTOCOL,
@@ -40,27 +41,8 @@ from incident_gateway.service.ports import BackendUnavailable
 log = logging.getLogger(__name__)
 
 
-class PendingWrites:
-    """Peers with frames framed but not written yet: written once per turn of the event loop.
-
-    A batch of deliveries often holds several frames for one connection; written together
-    they cost one system call (and one read on the client's side) instead of one each.
-    """
-
-    __slots__ = ("_peers",)
-
-    def __init__(self) -> None:
-        self._peers: list[WebSocketPeer] = []
-
-    def add(self, peer: WebSocketPeer) -> None:
-        if not self._peers:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self._peers.append(peer)
-
-    def flush(self) -> None:
-        peers, self._peers = self._peers, []
-        for peer in peers:
-            peer.flush()
+WRITE_AT_BYTES = 64 * 1024
+"""A peer holding this much framed and unwritten writes it at once, held or not."""
 
 
 class WebSocketPeer:
@@ -87,6 +69,9 @@ class WebSocketPeer:
         if not self._unwritten:
             self._pending.add(self)
         self._unwritten += len(frame)
+        if self._unwritten >= WRITE_AT_BYTES:
+            self.flush()  # large enough to be one write already; held longer, it would count
+            # against the client as unread (and could pass the slow-client limits)
 
     def flush(self) -> None:
         """Write what the protocol holds (``send_data`` would make one write per frame)."""
@@ -147,6 +132,7 @@ class GatewayServer:
         settings: Settings,
         readiness: ReadinessCheck,
         exposition: Callable[[], bytes],
+        writes: PendingWrites,
     ) -> None:
         self._gateway = gateway
         self._settings = settings
@@ -156,7 +142,7 @@ class GatewayServer:
         self._pending: weakref.WeakKeyDictionary[ServerConnection, _Pending] = (
             weakref.WeakKeyDictionary()
         )
-        self._writes = PendingWrites()
+        self._writes = writes
 
     async def process_request(
         self, connection: ServerConnection, request: Request
@@ -295,6 +281,7 @@ async def run_instance(
     readiness: ReadinessCheck,
     exposition: Callable[[], bytes],
     stop: asyncio.Event,
+    writes: PendingWrites,
 ) -> None:
     """Serve until ``stop`` is set, then shut down gracefully (1012, presence removed)."""
     if not await _wait_for_stream(gateway, stop):
@@ -315,7 +302,7 @@ async def run_instance(
         )
 
     try:
-        await GatewayServer(gateway, settings, readiness, exposition).serve(stop, listening)
+        await GatewayServer(gateway, settings, readiness, exposition, writes).serve(stop, listening)
     finally:
         for worker in workers:
             worker.cancel()

@@ -36,7 +36,9 @@ from incident_gateway.service.ports import (
     Peer,
     PresenceStore,
     ReplaySource,
+    StreamEntry,
     TokenAuthority,
+    WriteBatching,
 )
 from incident_gateway.service.routing import (
     LocalRoutes,
@@ -68,6 +70,11 @@ class GatewayLimits:
     stream_batch: int = 2000
     """Entries read at most at once. Only a backlog fills a batch; a full one holds several
     frames for busy users, which are written together (one write per connection per batch)."""
+    backlog_write_entries: int = 20_000
+    """While batches come full (a backlog), their frames are written together up to this many
+    entries: at thousands of users a batch holds about one frame per connection, and a write
+    (a system call) per frame is most of the cost. Each held frame waits for at most this many
+    entries to be read, which the backlog made it wait for anyway; 0 writes every batch."""
     session: SessionLimits = field(default_factory=SessionLimits)
 
 
@@ -94,6 +101,7 @@ class Gateway:
         metrics: Metrics,
         limits: GatewayLimits | None = None,
         clock: Callable[[], float] = time.time,
+        writes: WriteBatching | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.limits = limits or GatewayLimits()
@@ -110,6 +118,9 @@ class Gateway:
         self._presence_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_entry_id: str | None = None
+        self._read_ahead: asyncio.Future[list[StreamEntry]] | None = None
+        self._writes = writes
+        self._held_entries = 0
         self._last_heartbeat = float("-inf")
         self._closing = False
         # Notifications written and not yet counted, by routed_at_ms (None: replayed).
@@ -184,18 +195,33 @@ class Gateway:
         self._last_entry_id = await self._feed.current_end()
 
     async def pump(self) -> int:
-        """Read one batch of routed deliveries and send them; returns how many were read."""
+        """Read one batch of routed deliveries and send them; returns how many were read.
+
+        A full batch means a backlog: the next one is asked for before this one is sent, so
+        Redis prepares it while this process writes (they no longer wait for each other).
+        """
         if self._last_entry_id is None:
             await self.start()
         assert self._last_entry_id is not None
-        entries = await self._feed.read_after(
-            self._last_entry_id, self.limits.stream_block_ms, self.limits.stream_batch
-        )
-        if entries:
-            self._metrics.routed(len(entries))
+        try:
+            entries = await self._next_batch(self._last_entry_id)
+        except BaseException:
+            self._release_writes()
+            raise
+        if not entries:
+            self._release_writes()  # the backlog is read: nothing more to wait for
+            return 0
+        self._metrics.routed(len(entries))
+        self._last_entry_id = entries[-1][0]
+        backlog = len(entries) >= self.limits.stream_batch
+        if backlog:
+            # Not waiting for entries: held frames must not wait for ones that are not there.
+            self._read_ahead = await self._feed.read_ahead(
+                self._last_entry_id, self.limits.stream_batch
+            )
+        self._batch_writes(backlog, len(entries))
         try:
             for entry_id, fields in entries:
-                self._last_entry_id = entry_id
                 delivery = parse_entry(fields)
                 if delivery is None:
                     log.warning("ignoring a malformed delivery entry %s", entry_id)
@@ -205,6 +231,35 @@ class Gateway:
             # Once per batch, not per frame: the metrics cost ~13% of the delivery work else.
             self._count_written()
         return len(entries)
+
+    def _batch_writes(self, backlog: bool, entries: int) -> None:
+        """Hold this batch's frames for the next one's while a backlog lasts (and the held
+        ones number fewer than ``backlog_write_entries``); else write them with it."""
+        if self._writes is None:
+            return
+        if backlog and self._held_entries + entries < self.limits.backlog_write_entries:
+            if not self._held_entries:
+                self._writes.hold()
+            self._held_entries += entries
+        else:
+            self._release_writes()
+
+    def _release_writes(self) -> None:
+        if self._writes is not None and self._held_entries:
+            self._held_entries = 0
+            self._writes.release()
+
+    async def _next_batch(self, after: str) -> list[StreamEntry]:
+        ahead, self._read_ahead = self._read_ahead, None
+        if ahead is None:
+            return await self._feed.read_after(
+                after, self.limits.stream_block_ms, self.limits.stream_batch
+            )
+        try:
+            return await ahead
+        except BaseException:
+            ahead.cancel()  # this pump was cancelled (shutdown): the read must not linger
+            raise
 
     def _dispatch(self, delivery: RoutedDelivery) -> None:
         connections = self.routes.connections_of(delivery.user_id)
@@ -350,7 +405,8 @@ class Gateway:
         """Report the notifications written since the last report, one call per routing time.
 
         The latency is read once, after the batch's last frame is handed to its peer: the
-        peers write at the end of the same turn of the event loop.
+        peers write at the end of the same turn of the event loop (under a backlog, when the
+        held writes are released: up to ``backlog_write_entries`` entries later).
         """
         if not self._written:
             return

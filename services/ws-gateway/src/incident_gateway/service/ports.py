@@ -6,6 +6,7 @@ in-memory fakes in ``incident_gateway.testing`` implement them for tests.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -54,8 +55,16 @@ class DeliveryFeed(Protocol):
         """The id of the last entry of this instance's stream now (``0-0`` when empty)."""
         ...
 
-    async def read_after(self, entry_id: str, block_ms: int, count: int) -> list[StreamEntry]:
-        """Entries after ``entry_id``, waiting up to ``block_ms`` for the first one."""
+    async def read_after(
+        self, entry_id: str, block_ms: int | None, count: int
+    ) -> list[StreamEntry]:
+        """Entries after ``entry_id``, waiting up to ``block_ms`` for the first one (None:
+        not waiting)."""
+        ...
+
+    async def read_ahead(self, entry_id: str, count: int) -> asyncio.Future[list[StreamEntry]]:
+        """Ask now, without waiting, for the entries after ``entry_id``: returns once the
+        request is on its way, with the answer's future (empty when there are none yet)."""
         ...
 
 
@@ -86,6 +95,19 @@ class Peer(Protocol):
     @property
     def buffered_bytes(self) -> int:
         """Bytes written but not yet accepted by the client's TCP window."""
+        ...
+
+
+class WriteBatching(Protocol):
+    """When the frames handed to peers reach their sockets: at the end of the event loop's
+    turn, unless held (one write per connection for all it was handed meanwhile)."""
+
+    def hold(self) -> None:
+        """Keep what peers are handed from now on until ``release``."""
+        ...
+
+    def release(self) -> None:
+        """Write everything held, at the end of this turn."""
         ...
 
 
