@@ -2,11 +2,12 @@
 
 The gateway (a real process, real Redis, tokens from a test key) gets deliveries routed to it
 the way the notifier routes them (XADD to its stream), as fast as it takes them: this script
-keeps a bounded window of routed-but-not-received entries filled. The ceiling is a bare
+keeps a bounded window of routed-but-not-received entries filled (``WINDOW``: ten frames per
+connection at 10,000, so that the gateway always has a backlog to take). The ceiling is a bare
 ``websockets`` server (its own process, uvloop) pushing one pre-encoded frame of the same size
 in a loop to each of the same number of clients, uncompressed like the gateway's frames. Both are
-read by the same client code in this
-process, so the client side costs the same in both measurements.
+read by the same clients in this process (picows: compiled frame parsing, so that they take
+as little of the machine as possible from the server measured).
 
     python -m bench.suite.fanout --bare-server PORT   # the bare server alone (used internally)
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import os
 import resource
 import secrets
@@ -24,10 +26,10 @@ import time
 from typing import Any
 
 import orjson
+import picows
 import psutil
 import redis.asyncio as aioredis
 from bench.suite.common import ROOT, load_average
-from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
@@ -36,6 +38,8 @@ from harness.infra import Infra
 
 from incident_contracts.names import Names
 
+WINDOW = 100_000
+"""Entries routed and not yet received, at most."""
 SOURCE_ADDRESSES = 8  # 127.0.0.2-9: ephemeral ports to spare for 10,000 sockets and more
 # XADD ARGV[2] entries for positions ARGV[1].., round robin over ARGV[3] users from ARGV[4]:
 # the entries the notifier writes, with consecutive seqs per user.
@@ -73,38 +77,57 @@ def raise_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-class Receivers:
+class Clients:
+    """WebSocket clients on picows, which parses frames in compiled code and hands each to a
+    plain callback (no task, queue or future per frame): the clients share the machine with
+    the server measured, so they must cost it as little as possible. picows answers the
+    gateway's pings by itself."""
+
     def __init__(self) -> None:
         self.frames = 0
         self.closed = 0
+        self.transports: list[picows.WSTransport] = []
 
-    async def read(self, ws: ClientConnection) -> None:
-        with contextlib.suppress(Exception):
-            async for _ in ws:
-                self.frames += 1
-        self.closed += 1
+    async def open_all(self, urls: list[str]) -> None:
+        for start in range(0, len(urls), 200):
+            chunk = urls[start : start + 200]
+            await asyncio.gather(*(self._open(start + n, url) for n, url in enumerate(chunk)))
 
+    async def _open(self, number: int, url: str) -> None:
+        source = f"127.0.0.{2 + number % SOURCE_ADDRESSES}"
 
-async def open_all(urls: list[str]) -> list[ClientConnection]:
-    sockets: list[ClientConnection] = []
-    for start in range(0, len(urls), 200):
-        sockets += await asyncio.gather(
-            *(
-                connect(
-                    url,
-                    open_timeout=60,
-                    ping_interval=None,
-                    max_queue=None,
-                    compression=None,
-                    local_addr=(f"127.0.0.{2 + (start + offset) % SOURCE_ADDRESSES}", 0),
-                )
-                for offset, url in enumerate(urls[start : start + 200])
-            )
+        def bound(_url: picows.WSParsedURL) -> socket.socket:
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.bind((source, 0))
+            return sock
+
+        transport, _ = await picows.ws_connect(
+            lambda: _Counter(self), url, socket_factory=bound, websocket_handshake_timeout=60
         )
-    return sockets
+        self.transports.append(transport)
+
+    async def close(self) -> None:
+        for transport in self.transports:
+            transport.send_close(picows.WSCloseCode.OK)
+            transport.disconnect()
+        await asyncio.gather(*(t.wait_disconnected() for t in self.transports))
 
 
-async def _measure(receivers: Receivers, seconds: float, pid: int) -> dict[str, Any]:
+class _Counter(picows.WSListener):
+    def __init__(self, clients: Clients) -> None:
+        super().__init__()
+        self._clients = clients
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        if frame.msg_type == picows.WSMsgType.TEXT:
+            self._clients.frames += 1
+
+    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
+        self._clients.closed += 1
+
+
+async def _measure(receivers: Clients, seconds: float, pid: int) -> dict[str, Any]:
     process = psutil.Process(pid)
     me = psutil.Process()
     await asyncio.sleep(1.0)  # warm up
@@ -146,9 +169,8 @@ async def gateway_run(connections: int, seconds: float, redis_url: str) -> dict[
         client = aioredis.Redis.from_url(redis_url)
         try:
             users = list(range(50_000, 50_000 + connections))
-            sockets = await open_all([gateway.ws(mint.access(u, lifetime=3600)) for u in users])
-            receivers = Receivers()
-            readers = [asyncio.create_task(receivers.read(ws)) for ws in sockets]
+            clients = Clients()
+            await clients.open_all([gateway.ws(mint.access(u, lifetime=3600)) for u in users])
             stream = Names(gateway.namespace).gateway_stream(gateway.instance_id)
             stop = asyncio.Event()
 
@@ -158,9 +180,9 @@ async def gateway_run(connections: int, seconds: float, redis_url: str) -> dict[
             async def route() -> None:
                 # Redis builds the entries itself (one script call per batch), so routing costs
                 # this process, which also holds every client, next to nothing.
-                window, batch, routed = 20_000, 2_000, 0
+                batch, routed = 2_000, 0
                 while not stop.is_set():
-                    if routed - receivers.frames >= window:
+                    if routed - clients.frames >= WINDOW:
                         await asyncio.sleep(0.001)
                         continue
                     now = int(time.time() * 1000)
@@ -170,13 +192,10 @@ async def gateway_run(connections: int, seconds: float, redis_url: str) -> dict[
                     routed += batch
 
             router = asyncio.create_task(route())
-            figures = await _measure(receivers, seconds, gateway.process.pid)
+            figures = await _measure(clients, seconds, gateway.process.pid)
             stop.set()
             await router
-            for reader in readers:
-                reader.cancel()
-            await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-            await asyncio.gather(*readers, return_exceptions=True)
+            await clients.close()
             await client.delete(stream)
         finally:
             await client.aclose()
@@ -198,16 +217,12 @@ async def bare_run(connections: int, seconds: float) -> dict[str, Any]:
                 writer.close()
                 break
             await asyncio.sleep(0.1)
-        sockets = await open_all([f"ws://127.0.0.1:{port}/"] * connections)
-        receivers = Receivers()
-        readers = [asyncio.create_task(receivers.read(ws)) for ws in sockets]
-        await asyncio.gather(*(ws.send("go") for ws in sockets))
-        figures = await _measure(receivers, seconds, server.pid)
-        for reader in readers:
-            reader.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        for ws in sockets:
-            ws.transport.abort()
+        clients = Clients()
+        await clients.open_all([f"ws://127.0.0.1:{port}/"] * connections)
+        for transport in clients.transports:
+            transport.send(picows.WSMsgType.TEXT, b"go")
+        figures = await _measure(clients, seconds, server.pid)
+        await clients.close()
     finally:
         server.terminate()
         await asyncio.wait_for(server.wait(), timeout=30)
@@ -274,6 +289,8 @@ async def run(counts: list[int], seconds: float, repeats: int = 3) -> dict[str, 
         "seconds": seconds,
         "repeats": repeats,
         "frame_bytes": len(orjson.dumps(TEMPLATE)),
+        "window": WINDOW,
+        "clients": f"picows {importlib.metadata.version('picows')}",
         "runs": results,
     }
 

@@ -167,17 +167,22 @@ def _fanout_section(fan: dict[str, Any], lines: list[str]) -> None:
         "## 3. Gateway fan-out",
         "",
         f"One gateway process; deliveries routed to its Redis stream as the notifier does"
-        " (a window of 20,000 entries in flight, written by a Redis script),"
+        f" (a window of {fan.get('window', 20_000):,} entries in flight, written by a Redis"
+        " script),"
         f" {fan['frame_bytes']}-byte notification frames,"
         f" {fan['seconds']:g} s measured after a 1 s warm-up, gateway and bare server in turn"
         f" {fan.get('repeats', 1)} times; the median of each is shown (all of them are in the"
         " JSON). Ceiling: a bare `websockets`"
         " server (own process, uvloop) pushing one pre-encoded frame in a loop to each client,"
         " measured right after with the same clients; neither compresses (no per-message"
-        " deflate). The clients are this process (one core at most), in both; in the gateway's"
+        " deflate). The clients are this process (one core at most; picows clients, whose frame"
+        " parsing is compiled), in both; in the gateway's"
         " run the same two cores also carry Redis and the routing (the XADDs, sent by this"
         " process), which the bare server's run does not have. CPU per frame: the server"
-        " process's CPU time divided by the frames delivered.",
+        " process's CPU time divided by the frames delivered. The bare server makes one write"
+        " (a system call) per frame; the gateway, with a backlog, writes the frames of several"
+        " batches at once (`GATEWAY_BACKLOG_WRITE_ENTRIES`), so it can pass the ceiling where a"
+        " write carries several frames per connection.",
         "",
         "| connections | gateway frames/s | bare frames/s | share | gateway CPU | bare CPU"
         " | server CPU per frame (gw / bare) | client CPU (gw / bare) | load avg |",
