@@ -28,7 +28,7 @@ from typing import Any
 
 import uvloop
 from bench.suite import e2e, fanout, report
-from bench.suite.common import RESULTS, ROOT, load_average
+from bench.suite.common import RESULTS, ROOT, load_average, reference_loop_ms
 from bench.suite.stack import Target, started_stack
 
 
@@ -45,6 +45,7 @@ def write(name: str, figures: dict[str, Any]) -> Path:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "load_average_at_end": load_average(),
+        "reference_loop_ms": reference_loop_ms(),
         **figures,
     }
     path.write_text(json.dumps(result, indent=2) + "\n")

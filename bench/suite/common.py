@@ -35,6 +35,22 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
+def reference_loop_ms() -> float:
+    """The machine's speed for pure Python: the best of three runs of a fixed loop, in ms.
+
+    Two runs of the suite on machines that are both "2 cores" can differ by a factor of two
+    or more; this figure, recorded with every result, tells which run was on a faster one.
+    """
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for number in range(3_000_000):
+            total += number
+        best = min(best, time.perf_counter() - began)
+    return round(best * 1000, 1)
+
+
 # --- Prometheus text -----------------------------------------------------------------------
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 

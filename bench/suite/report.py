@@ -170,7 +170,8 @@ def _fanout_section(fan: dict[str, Any], lines: list[str]) -> None:
         f" (a window of {fan.get('window', 20_000):,} entries in flight, written by a Redis"
         " script),"
         f" {fan['frame_bytes']}-byte notification frames,"
-        f" {fan['seconds']:g} s measured after a 1 s warm-up, gateway and bare server in turn"
+        f" {fan['seconds']:g} s measured after a 1 s warm-up (measured {fan['measured_at']}"
+        f"{_speed(fan)}), gateway and bare server in turn"
         f" {fan.get('repeats', 1)} times; the median of each is shown (all of them are in the"
         " JSON). Ceiling: a bare `websockets`"
         " server (own process, uvloop) pushing one pre-encoded frame in a loop to each client,"
@@ -269,7 +270,7 @@ def write_report() -> Path:
         arguments = " ".join(e2e["command_arguments"]) or "(defaults)"
         lines += [
             f"End to end measured {e2e['measured_at']} with arguments `{arguments}`"
-            f" (Python {e2e['python']}).",
+            f" (Python {e2e['python']}){_speed(e2e)}.",
             "",
         ]
         _e2e_section(e2e, lines)
@@ -287,3 +288,13 @@ def _us_per_frame(side: dict[str, Any]) -> str:
     if not frames:
         return "-"
     return f"{side['server_cpu_percent'] / 100 / frames * 1e6:.1f}"
+
+
+def _speed(result: dict[str, Any]) -> str:
+    """The machine's pure-Python speed when the result was written (older results lack it)."""
+    if "reference_loop_ms" not in result:
+        return ""
+    return (
+        f"; machine speed: {result['reference_loop_ms']} ms for the reference loop"
+        " (`bench.suite.common.reference_loop_ms`, lower is faster)"
+    )
