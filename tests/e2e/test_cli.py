@@ -43,6 +43,7 @@ class Listener:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "NO_COLOR": "1"},
+            preexec_fn=_default_sigint,
         )
         assert self.process.stdin is not None
         self.process.stdin.write(DEMO_PASSWORDS[username] + "\n")
@@ -84,6 +85,13 @@ class Listener:
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def _default_sigint() -> None:
+    """Give the CLI Ctrl-C as a terminal does. A suite started in the background by a shell
+    without job control runs with SIGINT ignored, which children inherit and Python keeps:
+    the CLI would then never see the SIGINT these tests send."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _pump(stream: IO[str] | None, lines: queue.Queue[str]) -> None:
