@@ -219,35 +219,38 @@ class RecordingTransport:
         return 0
 
 
-async def test_a_peer_writes_the_frames_of_one_turn_at_once() -> None:
+def open_peer() -> tuple[WebSocketPeer, RecordingTransport, PendingWrites]:
+    """A peer over an open server connection whose transport records what is written."""
     protocol = ServerProtocol()
     protocol.state = State.OPEN
     connection = ServerConnection(protocol, cast(Any, None))
     transport = RecordingTransport()
     connection.transport = cast(Any, transport)
     pending = PendingWrites()
-    peer = WebSocketPeer(connection, pending)
+    return WebSocketPeer(connection, pending), transport, pending
+
+
+def frames_in(write: bytes) -> list[bytes]:
+    """The payloads of the frames in one write, as a client reads them."""
+    client = Protocol(Side.CLIENT, state=State.OPEN)
+    client.receive_data(write)
+    return [event.data for event in client.events_received() if isinstance(event, Frame)]
+
+
+async def test_a_peer_writes_the_frames_of_one_turn_at_once() -> None:
+    peer, transport, _ = open_peer()
     peer.send(b'{"seq":1}')
     peer.send(b'{"seq":2}')
     assert transport.writes == []
     assert peer.buffered_bytes == 18  # counted as unread already
     await asyncio.sleep(0)
     assert len(transport.writes) == 1
-    client = Protocol(Side.CLIENT, state=State.OPEN)
-    client.receive_data(transport.writes[0])
-    frames = [event for event in client.events_received() if isinstance(event, Frame)]
-    assert [frame.data for frame in frames] == [b'{"seq":1}', b'{"seq":2}']
+    assert frames_in(transport.writes[0]) == [b'{"seq":1}', b'{"seq":2}']
     assert peer.buffered_bytes == 0
 
 
 async def test_held_writes_wait_for_their_release() -> None:
-    protocol = ServerProtocol()
-    protocol.state = State.OPEN
-    connection = ServerConnection(protocol, cast(Any, None))
-    transport = RecordingTransport()
-    connection.transport = cast(Any, transport)
-    pending = PendingWrites()
-    peer = WebSocketPeer(connection, pending)
+    peer, transport, pending = open_peer()
     pending.hold()
     peer.send(b'{"seq":1}')
     await asyncio.sleep(0)
@@ -258,20 +261,11 @@ async def test_held_writes_wait_for_their_release() -> None:
     assert transport.writes == []  # at the end of this turn, not during it
     await asyncio.sleep(0)
     assert len(transport.writes) == 1
-    client = Protocol(Side.CLIENT, state=State.OPEN)
-    client.receive_data(transport.writes[0])
-    frames = [event for event in client.events_received() if isinstance(event, Frame)]
-    assert [frame.data for frame in frames] == [b'{"seq":1}', b'{"seq":2}']
+    assert frames_in(transport.writes[0]) == [b'{"seq":1}', b'{"seq":2}']
 
 
 async def test_a_peer_holding_a_large_write_makes_it_without_waiting_for_the_release() -> None:
-    protocol = ServerProtocol()
-    protocol.state = State.OPEN
-    connection = ServerConnection(protocol, cast(Any, None))
-    transport = RecordingTransport()
-    connection.transport = cast(Any, transport)
-    pending = PendingWrites()
-    peer = WebSocketPeer(connection, pending)
+    peer, transport, pending = open_peer()
     pending.hold()
     frame = b'"' + b"x" * 1000 + b'"'
     for _ in range(WRITE_AT_BYTES // len(frame) + 1):
