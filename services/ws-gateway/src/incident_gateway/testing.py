@@ -103,20 +103,21 @@ class InMemoryDeliveryFeed:
         return self.entries[-1][0] if self.entries else "0-0"
 
     async def read_ahead(self, entry_id: str, count: int) -> asyncio.Future[list[StreamEntry]]:
-        return asyncio.get_running_loop().create_task(self.read_after(entry_id, None, count))
+        answer = asyncio.get_running_loop().create_future()
+        answer.set_result(self._after(entry_id, count))
+        return answer
 
-    async def read_after(
-        self, entry_id: str, block_ms: int | None, count: int
-    ) -> list[StreamEntry]:
-        start = int(entry_id.split("-")[0])
-        if start >= len(self.entries):
-            if block_ms is None:
-                return []
+    async def read_after(self, entry_id: str, block_ms: int, count: int) -> list[StreamEntry]:
+        if not self._after(entry_id, count):
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout=block_ms / 1000)
             except TimeoutError:
                 return []
+        return self._after(entry_id, count)
+
+    def _after(self, entry_id: str, count: int) -> list[StreamEntry]:
+        start = int(entry_id.split("-")[0])
         return self.entries[start : start + count]
 
 

@@ -30,7 +30,8 @@ class RedisDeliveryFeed:
         return _text(last[0][0]) if last else "0-0"
 
     async def read_ahead(self, entry_id: str, count: int) -> asyncio.Future[list[StreamEntry]]:
-        answer = asyncio.get_running_loop().create_task(self.read_after(entry_id, None, count))
+        # Without BLOCK (BLOCK 0 would wait forever): an empty answer when nothing is there.
+        answer = asyncio.get_running_loop().create_task(self._xread(entry_id, count))
         # redis-py takes two turns of the loop (a pooled connection, then the write) before the
         # command is sent: only then does Redis prepare the answer while this process works.
         try:
@@ -41,13 +42,13 @@ class RedisDeliveryFeed:
             raise
         return answer
 
-    async def read_after(
-        self, entry_id: str, block_ms: int | None, count: int
-    ) -> list[StreamEntry]:
-        wait = () if block_ms is None else ("BLOCK", block_ms)  # BLOCK 0 would wait forever
+    async def read_after(self, entry_id: str, block_ms: int, count: int) -> list[StreamEntry]:
+        return await self._xread(entry_id, count, "BLOCK", block_ms)
+
+    async def _xread(self, entry_id: str, count: int, *options: str | int) -> list[StreamEntry]:
         try:
             answer = await self._execute(
-                "XREAD", "COUNT", count, *wait, "STREAMS", self._key, entry_id
+                "XREAD", "COUNT", count, *options, "STREAMS", self._key, entry_id
             )
         except (RedisError, OSError) as error:
             raise BackendUnavailable(f"Redis did not answer: {error}") from error

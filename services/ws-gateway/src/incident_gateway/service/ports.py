@@ -55,11 +55,8 @@ class DeliveryFeed(Protocol):
         """The id of the last entry of this instance's stream now (``0-0`` when empty)."""
         ...
 
-    async def read_after(
-        self, entry_id: str, block_ms: int | None, count: int
-    ) -> list[StreamEntry]:
-        """Entries after ``entry_id``, waiting up to ``block_ms`` for the first one (None:
-        not waiting)."""
+    async def read_after(self, entry_id: str, block_ms: int, count: int) -> list[StreamEntry]:
+        """Entries after ``entry_id``, waiting up to ``block_ms`` for the first one."""
         ...
 
     async def read_ahead(self, entry_id: str, count: int) -> asyncio.Future[list[StreamEntry]]:
