@@ -74,6 +74,7 @@ async def test_the_jwks_verifies_an_issued_token(
 def test_a_deactivated_user_is_locked_out(tickets: RunningTickets, admin: TicketsApi) -> None:
     user = admin.create_user("CLIENT")
     session = admin.login_as(user["username"])
+    assert session.me()["id"] == user["id"]  # the user is now kept for its next requests
     assert admin.update_user(user["id"], is_active=False)["is_active"] is False
     with pytest.raises(ApiError) as refused:
         session.me()

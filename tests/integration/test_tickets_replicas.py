@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
-from harness.api import TicketsApi
+from harness.api import ApiError, TicketsApi
 from harness.infra import Infra
 from harness.tickets import EventTap, start_relay, start_replica, start_tickets
 
@@ -139,3 +140,60 @@ async def test_a_standalone_relay_is_woken_by_the_api_processes_commits(infra: I
             assert published_total(api.url) == 0  # the API process published nothing itself
         finally:
             api.stop()
+
+
+async def test_a_change_to_a_user_reaches_the_replica_that_keeps_it(infra: Infra) -> None:
+    namespace = f"{infra.namespace}-tk{secrets.token_hex(3)}"
+    primary = start_tickets(infra, INCIDENT_NAMESPACE=namespace)
+    try:
+        # Kept for ten minutes: within this test only a notification can make it read again.
+        replica = start_replica(
+            primary, infra, INCIDENT_NAMESPACE=namespace, TICKETS_USER_CACHE_SECONDS="600"
+        )
+        admin = TicketsApi(primary.url).login_as(primary.admin_username, primary.admin_password)
+        user = admin.create_user("DEVELOPER", full_name="Dana Developer")
+        on_replica = TicketsApi(replica.url).login_as(user["username"])
+        assert on_replica.me()["full_name"] == "Dana Developer"
+
+        # Behind every process's back (no notification): the replica answers from its copy.
+        await execute(
+            primary.database_url, "UPDATE users SET full_name = 'Quiet' WHERE id = $1", user["id"]
+        )
+        assert on_replica.me()["full_name"] == "Dana Developer"
+
+        admin.update_user(user["id"], role="ADMIN")  # through the other process
+        assert await eventually(lambda: on_replica.me()["role"], "ADMIN")
+        assert on_replica.me()["full_name"] == "Quiet"  # read again, whole
+
+        admin.update_user(user["id"], is_active=False)
+        assert await eventually(lambda: status_of(on_replica.me), 401)
+    finally:
+        primary.stop()
+
+
+async def execute(database_url: str, statement: str, *args: object) -> None:
+    dsn = urlunsplit(urlsplit(database_url)._replace(scheme="postgresql"))
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(statement, *args)
+    finally:
+        await connection.close()
+
+
+def status_of(call: Callable[[], object]) -> int:
+    try:
+        call()
+    except ApiError as error:
+        return error.status
+    return 200
+
+
+async def eventually(read: Callable[[], object], expected: object, within: float = 5.0) -> bool:
+    """Whether ``read()`` returns ``expected`` within ``within`` seconds (a notification is
+    delivered in milliseconds; the copy would otherwise be kept for ten minutes)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while (value := read()) != expected:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still {value!r}, expected {expected!r}")
+        await asyncio.sleep(0.05)
+    return True

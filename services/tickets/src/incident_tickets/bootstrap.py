@@ -16,7 +16,7 @@ from incident_contracts.timestamps import utc_now
 from incident_tickets.adapters.amqp_publisher import AmqpEventPublisher
 from incident_tickets.adapters.argon2_hasher import Argon2PasswordHasher
 from incident_tickets.adapters.jwt_tokens import JwtTokenIssuer, JwtTokenReader, SigningKey
-from incident_tickets.adapters.pg_commit_listener import PgCommitListener, notify_channel
+from incident_tickets.adapters.pg_listener import PgListener, outbox_channel, users_channel
 from incident_tickets.adapters.prometheus_metrics import TicketsMetrics
 from incident_tickets.adapters.sql_database import (
     async_database_url,
@@ -28,6 +28,7 @@ from incident_tickets.adapters.sql_unit_of_work import SqlUnitOfWorkFactory
 from incident_tickets.config import Settings
 from incident_tickets.domain.login_throttle import LoginThrottle
 from incident_tickets.runtime import TicketsRuntime
+from incident_tickets.service.active_users import ActiveUserCache
 from incident_tickets.service.auth import AuthService
 from incident_tickets.service.outbox_relay import OutboxRelay
 from incident_tickets.service.outbox_retention import OutboxRetention
@@ -90,23 +91,30 @@ def build(
         relay.committed(event_ids)
 
     sender = secrets.token_hex(8)  # this process, in its own notifications
+    postgres = engine.dialect.name == "postgresql"
     # On PostgreSQL, commits also NOTIFY, so relays in other processes wake at commit too.
-    channel = (
-        notify_channel(settings.namespace)
-        if engine.dialect.name == "postgresql" and settings.relay_listen
-        else None
+    channel = outbox_channel(settings.namespace) if postgres and settings.relay_listen else None
+    users = users_channel(settings.namespace) if postgres else None
+    active_users = ActiveUserCache(max_age=settings.user_cache_seconds)
+    listener = PgListener(
+        engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     )
-    listener = (
-        PgCommitListener(
-            engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+    if channel is not None and relay_enabled:
+        listener.subscribe(
             channel,
-            relay.wake,
-            sender=sender,
+            # This process's own commits wake its relay directly (``after_commit``).
+            lambda payload: relay.wake() if payload != sender else None,
+            on_listening=relay.wake,  # rows committed while nobody listened
         )
-        if channel is not None and relay_enabled
-        else None
-    )
-    uow = SqlUnitOfWorkFactory(engine, after_commit, channel, sender)
+    if users is not None and settings.user_cache_seconds > 0 and not standalone_relay:
+        # Without the notifications the cache is never trusted: every request reads its user.
+        listener.subscribe(
+            users,
+            active_users.changed,
+            on_listening=active_users.trust,
+            on_lost=active_users.distrust,
+        )
+    uow = SqlUnitOfWorkFactory(engine, after_commit, channel, sender, users)
     hasher = Argon2PasswordHasher(
         time_cost=settings.argon2_time_cost,
         memory_cost_kib=settings.argon2_memory_cost_kib,
@@ -142,11 +150,12 @@ def build(
                 settings.login_failures_per_address,
                 settings.login_failure_window_seconds,
             ),
+            active_users,
         ),
-        users=UserService(uow, hasher, utc_now),
+        users=UserService(uow, hasher, utc_now, active_users),
         projects=ProjectService(uow, utc_now),
         tickets=TicketService(uow, utc_now),
-        commit_listener=listener,
+        listener=listener if listener.subscribed else None,
         bootstrap_admin=not standalone_relay,
     )
 

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     """Lifetime of access tokens."""
     refresh_token_ttl_seconds: int = 7 * 24 * 3600
     """Lifetime of refresh tokens (each is usable once: refreshing rotates it)."""
+    user_cache_seconds: float = Field(default=60.0, ge=0)
+    """PostgreSQL: how long an authenticated user may be reused by later requests without
+    reading it again. Changes to users reach every process at once through LISTEN/NOTIFY;
+    this only bounds a notification lost unnoticed. 0 reads the user on every request."""
 
     login_failures_per_username: int = 10
     """Failed logins of one username within the window before its logins are refused (429

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from incident_tickets.adapters.amqp_publisher import AmqpEventPublisher
 from incident_tickets.adapters.jwt_tokens import SigningKey
-from incident_tickets.adapters.pg_commit_listener import PgCommitListener
+from incident_tickets.adapters.pg_listener import PgListener
 from incident_tickets.adapters.prometheus_metrics import TicketsMetrics
 from incident_tickets.adapters.sql_database import migrate, ping
 from incident_tickets.config import Settings
@@ -38,8 +38,9 @@ class TicketsRuntime:
     users: UserService
     projects: ProjectService
     tickets: TicketService
-    commit_listener: PgCommitListener | None = None
-    """PostgreSQL only: wakes this process's relay on other processes' commits."""
+    listener: PgListener | None = None
+    """PostgreSQL only: other processes' commits wake this process's relay, and their
+    changes to users reach the authentication's cache."""
     bootstrap_admin: bool = True
     """False for the standalone relay, which serves no users."""
     outbox_retention: OutboxRetention | None = None
@@ -52,17 +53,17 @@ class TicketsRuntime:
             await self.ensure_bootstrap_admin()
         if self.relay_enabled:
             self.relay.start()
-            if self.commit_listener is not None:
-                self.commit_listener.start()
             if self.outbox_retention is not None:
                 self.outbox_retention.start()
+        if self.listener is not None:
+            self.listener.start()
 
     async def close(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
         if self.relay_enabled:
             if self.outbox_retention is not None:
                 await self.outbox_retention.stop()
-            if self.commit_listener is not None:
-                await self.commit_listener.stop()
             await self.relay.stop()
         await self.engine.dispose()
         await self.relay_engine.dispose()

@@ -6,6 +6,7 @@ import pytest
 
 from incident_contracts.enums import Role
 from incident_tickets.domain.users import Actor
+from incident_tickets.service.active_users import ActiveUserCache
 from incident_tickets.service.auth import AuthService
 from incident_tickets.service.projects import ProjectService
 from incident_tickets.service.tickets import TicketService
@@ -36,6 +37,11 @@ class Core:
 
 @pytest.fixture
 def core() -> Core:
+    return build_core()
+
+
+def build_core(active_users: ActiveUserCache | None = None) -> Core:
+    """``active_users``: the authentication's cache (none: every request reads its user)."""
     store = InMemoryStore()
     clock = FixedClock()
     tokens = InMemoryTokens(clock)
@@ -44,8 +50,8 @@ def core() -> Core:
         store=store,
         clock=clock,
         tokens=tokens,
-        auth=AuthService(store, hasher, tokens, tokens, clock),
-        users=UserService(store, hasher, clock),
+        auth=AuthService(store, hasher, tokens, tokens, clock, active_users=active_users),
+        users=UserService(store, hasher, clock, active_users),
         projects=ProjectService(store, clock),
         tickets=TicketService(store, clock),
     )

@@ -43,6 +43,18 @@ Row = Any
 # compiled forms instead of rebuilding them per call (a measurable share of each request).
 _USER_BY_ID = select(USERS).where(USERS.c.id == bindparam("user_id"))
 _USERS_BY_IDS = select(USERS).where(USERS.c.id.in_(bindparam("user_ids", expanding=True)))
+_SAVE_USER = (
+    update(USERS)
+    .where(USERS.c.id == bindparam("u_id"))
+    .values(
+        full_name=bindparam("u_full_name"),
+        role=bindparam("u_role"),
+        is_active=bindparam("u_is_active"),
+    )
+)
+_ANNOUNCE = func.pg_notify(bindparam("channel"), bindparam("payload"))
+_SAVE_USER_AND_ANNOUNCE = select(_ANNOUNCE).add_cte(_SAVE_USER.cte("saved"))
+"""PostgreSQL: the change, and its notification to every process (delivered on commit)."""
 _PROJECT_BY_ID = select(PROJECTS).where(PROJECTS.c.id == bindparam("project_id"))
 _PROJECTS_BY_IDS = select(PROJECTS).where(
     PROJECTS.c.id.in_(bindparam("project_ids", expanding=True))
@@ -75,10 +87,18 @@ def _user(row: Row) -> User:
 
 
 class SqlUserRepository:
-    def __init__(self, connection: AsyncConnection, names: Names | None = None) -> None:
-        """``names``: where ``get_many`` records the full names it read (``sql_tickets``)."""
+    def __init__(
+        self,
+        connection: AsyncConnection,
+        names: Names | None = None,
+        changes_channel: str | None = None,
+    ) -> None:
+        """``names``: where ``get_many`` records the full names it read (``sql_tickets``).
+        ``changes_channel``: PostgreSQL only, where ``save`` announces the user's id, for the
+        processes that keep users between requests (``service.active_users``)."""
         self._connection = connection
         self._names = names
+        self._changes_channel = changes_channel
 
     async def add(self, user: User) -> User:
         statement = (
@@ -118,12 +138,19 @@ class SqlUserRepository:
         return users
 
     async def save(self, user: User) -> None:
-        await self._connection.execute(
-            update(USERS)
-            .where(USERS.c.id == user.id)
-            .values(full_name=user.full_name, role=user.role.value, is_active=user.is_active)
-        )
-        if self._names is not None and user.id is not None:
+        assert user.id is not None, "only a stored user is saved"
+        values = {
+            "u_id": user.id,
+            "u_full_name": user.full_name,
+            "u_role": user.role.value,
+            "u_is_active": user.is_active,
+        }
+        if self._changes_channel is None:
+            await self._connection.execute(_SAVE_USER, values)
+        else:
+            announce = {"channel": self._changes_channel, "payload": str(user.id)}
+            await self._connection.execute(_SAVE_USER_AND_ANNOUNCE, values | announce)
+        if self._names is not None:
             self._names.users[user.id] = user.full_name
 
     async def newest(self, *, role: Role | None, limit: int, offset: int) -> list[User]:

@@ -63,9 +63,11 @@ class SqlUnitOfWork:
         notify_channel: str | None = None,
         notify_sender: str = "",
         *,
+        users_channel: str | None = None,
         read_only: bool = False,
     ) -> None:
         self._read_only = read_only
+        self._users_channel = users_channel
         self._engine = engine
         self._after_commit = after_commit
         self._notify_channel = notify_channel
@@ -77,7 +79,7 @@ class SqlUnitOfWork:
         # The transaction begins with the first statement ("commit as you go").
         self._connection = connection = await self._engine.connect()
         names = Names(users={}, projects={})  # read in this transaction, by any repository
-        self.users = SqlUserRepository(connection, names)
+        self.users = SqlUserRepository(connection, names, self._users_channel)
         self.projects = SqlProjectRepository(connection, names)
         # Deferring the ticket's UPDATE pays only where it joins the outbox statement.
         self._tickets = SqlTicketRepository(
@@ -155,19 +157,26 @@ class SqlUnitOfWorkFactory:
         after_commit: AfterCommit | None = None,
         notify_channel: str | None = None,
         notify_sender: str = "",
+        users_channel: str | None = None,
     ) -> None:
-        """``notify_channel``: PostgreSQL only, see ``adapters.pg_commit_listener``;
-        ``notify_sender`` lets this process's listener skip its own notifications."""
+        """``notify_channel``: PostgreSQL only, see ``adapters.pg_listener``;
+        ``notify_sender`` lets this process's listener skip its own notifications;
+        ``users_channel``: PostgreSQL only, where saving a user announces its id."""
         self._engine = engine
         # Same pool, autocommit: a read is one round trip, without BEGIN and ROLLBACK.
         self._read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.after_commit = after_commit
         self._notify_channel = notify_channel
         self._notify_sender = notify_sender
+        self._users_channel = users_channel
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(
-            self._engine, self.after_commit, self._notify_channel, self._notify_sender
+            self._engine,
+            self.after_commit,
+            self._notify_channel,
+            self._notify_sender,
+            users_channel=self._users_channel,
         )
 
     def reading(self) -> SqlUnitOfWork:

@@ -15,6 +15,7 @@ from incident_tickets.domain.errors import (
 )
 from incident_tickets.domain.login_throttle import LoginThrottle
 from incident_tickets.domain.users import User
+from incident_tickets.service.active_users import ActiveUserCache
 from incident_tickets.service.ports import (
     Clock,
     PasswordHasher,
@@ -43,8 +44,12 @@ class AuthService:
         reader: TokenReader,
         clock: Clock,
         throttle: LoginThrottle | None = None,
+        active_users: ActiveUserCache | None = None,
     ) -> None:
+        """``active_users``: where authenticated users are kept between requests (None:
+        read on every request)."""
         self._uow = uow
+        self._active_users = active_users or ActiveUserCache()  # never trusted: no caching
         self._throttle = throttle or LoginThrottle(0, 0, 1.0)
         self._hasher = hasher
         self._issuer = issuer
@@ -108,10 +113,15 @@ class AuthService:
     async def authenticate(self, token: str) -> User:
         """The active user an access token speaks for; a deactivated user's tokens are refused."""
         claims = await self._reader.read(token, refresh=False)
+        user = self._active_users.get(claims.user_id)
+        if user is not None:
+            return user
+        generation = self._active_users.generation
         async with self._uow.reading() as uow:
             user = await uow.users.get(claims.user_id)
         if user is None or not user.is_active:
             raise InvalidToken("The user of this token is not active.")
+        self._active_users.remember(user, generation)
         return user
 
     async def _issue(self, user: User, family: str) -> TokenPair:

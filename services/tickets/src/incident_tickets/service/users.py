@@ -9,6 +9,7 @@ from incident_contracts.enums import Role
 from incident_contracts.events import UserCreated, UserSnapshot, UserUpdated
 from incident_tickets.domain.errors import UsernameTaken, UserNotFound, ValidationFailed
 from incident_tickets.domain.users import Actor, User, require_role
+from incident_tickets.service.active_users import ActiveUserCache
 from incident_tickets.service.ports import Clock, PasswordHasher, UnitOfWorkFactory
 from incident_tickets.service.views import user_snapshot
 
@@ -16,10 +17,18 @@ log = logging.getLogger(__name__)
 
 
 class UserService:
-    def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        clock: Clock,
+        active_users: ActiveUserCache | None = None,
+    ) -> None:
+        """``active_users``: the authentication's cache, told of the changes made here."""
         self._uow = uow
         self._hasher = hasher
         self._clock = clock
+        self._active_users = active_users
 
     async def create(
         self, actor: Actor | None, *, username: str, password: str, full_name: str, role: Role
@@ -87,7 +96,11 @@ class UserService:
                 )
             )
             await uow.commit()
-            return user
+        # At once, for this process (other processes hear of it from the database): the
+        # user's next request, whichever connection it comes on, sees the change.
+        if self._active_users is not None:
+            self._active_users.forget(user_id)
+        return user
 
     async def list_users(
         self, actor: Actor, *, role: Role | None, limit: int, offset: int
