@@ -5,10 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
-MEMBERS := libs/contracts libs/auth services/tickets services/notifier services/ws-gateway \
-	devmode clients/python
-MEMBER_NAMES := incident-contracts incident-auth incident-tickets incident-notifier \
-	incident-ws-gateway incident-devmode incident-notify
+MEMBERS := libs/contracts libs/auth libs/runtime services/tickets services/notifier \
+	services/ws-gateway devmode clients/python
+MEMBER_NAMES := incident-contracts incident-auth incident-runtime incident-tickets \
+	incident-notifier incident-ws-gateway incident-devmode incident-notify
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
@@ -42,8 +42,9 @@ test-integration: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/contracts/src libs/auth/src services/tickets/src services/notifier/src \
-		services/ws-gateway/src devmode/src clients/python/src tests bench scripts
+	$(BIN)/mypy libs/contracts/src libs/auth/src libs/runtime/src services/tickets/src \
+		services/notifier/src services/ws-gateway/src devmode/src clients/python/src tests bench \
+		scripts
 	$(BIN)/lint-imports
 
 format: install

@@ -24,6 +24,7 @@ SERVICES = {
 MEMBERS = {
     "incident-contracts": ROOT / "libs/contracts",
     "incident-auth": ROOT / "libs/auth",
+    "incident-runtime": ROOT / "libs/runtime",
     **{dist: ROOT / "services" / d for d, (dist, _, _) in SERVICES.items()},
 }
 TEST_TOOLS = {"pytest", "mypy", "ruff", "import-linter", "testcontainers", "hatchling", "psutil"}
@@ -113,6 +114,15 @@ def test_hadolint_accepts_every_dockerfile() -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+def lock_subset_roots(directory: str) -> set[str]:
+    """The packages whose share of the lock the service's image installs."""
+    steps = instructions(ROOT / "services" / directory / "Dockerfile")
+    runs = " ".join(args for keyword, args in steps if keyword == "RUN")
+    match = re.search(r"lock_subset\.py requirements\.lock ([^>&]+)>", runs)
+    assert match, "the image installs a subset of the lock"
+    return set(match[1].split())
+
+
 def requirement_names(member: str) -> set[str]:
     """Every dependency name of a member, through the other members it depends on."""
     normalize = lock_subset().normalize
@@ -137,8 +147,9 @@ def test_lock_subset_holds_every_dependency_of_the_service_and_no_test_tool(
     module = lock_subset()
     dist = SERVICES[directory][0]
     entries = module.parse_lock((ROOT / "requirements.lock").read_text())
-    selected = module.closure(entries, {dist, "incident-contracts", "incident-auth"})
+    selected = module.closure(entries, lock_subset_roots(directory))
     names = {entry.name for entry in selected}
+    assert dist in lock_subset_roots(directory)
     missing = requirement_names(dist) - names
     assert missing == set()
     assert names & TEST_TOOLS == set()

@@ -26,10 +26,11 @@ from incident_notifier.adapters.sql_directory import SqlUserDirectory
 from incident_notifier.adapters.sql_engine import make_engine
 from incident_notifier.adapters.sql_notifications import SqlNotificationStore
 from incident_notifier.config import Settings
-from incident_notifier.service.claims_retention import ClaimsRetention
+from incident_notifier.service.claims_retention import claims_retention
 from incident_notifier.service.events import EventProcessor
 from incident_notifier.service.inbox import Inbox
 from incident_notifier.service.ports import UserDirectory, UsersSource
+from incident_runtime import RetentionTimer
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class ConsumerWiring:
     users_source: UsersSource
     readiness: Sequence[tuple[str, Probe]]
     metrics: NotifierMetrics
-    retention: ClaimsRetention | None
+    retention: RetentionTimer | None
     """Deletes old idempotency claims; None when the retention is off."""
 
 
@@ -110,7 +111,7 @@ async def consumer_services(settings: Settings) -> AsyncIterator[ConsumerWiring]
     metrics = NotifierMetrics()
     hours = settings.processed_events_retention_hours
     retention = (
-        ClaimsRetention(store, metrics, utc_now, retention=timedelta(hours=hours))
+        claims_retention(store, metrics, utc_now, retention=timedelta(hours=hours))
         if hours > 0
         else None
     )

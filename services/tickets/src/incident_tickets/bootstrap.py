@@ -31,7 +31,7 @@ from incident_tickets.runtime import TicketsRuntime
 from incident_tickets.service.active_users import ActiveUserCache
 from incident_tickets.service.auth import AuthService
 from incident_tickets.service.outbox_relay import OutboxRelay
-from incident_tickets.service.outbox_retention import OutboxRetention
+from incident_tickets.service.outbox_retention import outbox_retention
 from incident_tickets.service.ports import EventPublisher
 from incident_tickets.service.projects import ProjectService
 from incident_tickets.service.tickets import TicketService
@@ -79,7 +79,7 @@ def build(
     )
 
     retention = (
-        OutboxRetention(
+        outbox_retention(
             outbox, metrics, utc_now, retention=timedelta(hours=settings.outbox_retention_hours)
         )
         if settings.outbox_retention_hours > 0

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from incident_runtime import RetentionTimer
 from incident_tickets.adapters.amqp_publisher import AmqpEventPublisher
 from incident_tickets.adapters.jwt_tokens import SigningKey
 from incident_tickets.adapters.pg_listener import PgListener
@@ -17,7 +18,6 @@ from incident_tickets.adapters.sql_database import migrate, ping
 from incident_tickets.config import Settings
 from incident_tickets.service.auth import AuthService
 from incident_tickets.service.outbox_relay import OutboxRelay
-from incident_tickets.service.outbox_retention import OutboxRetention
 from incident_tickets.service.ports import EventPublisher
 from incident_tickets.service.projects import ProjectService
 from incident_tickets.service.tickets import TicketService
@@ -43,7 +43,7 @@ class TicketsRuntime:
     changes to users reach the authentication's cache."""
     bootstrap_admin: bool = True
     """False for the standalone relay, which serves no users."""
-    outbox_retention: OutboxRetention | None = None
+    outbox_retention: RetentionTimer | None = None
     """Deletes old sent outbox rows where the relay runs; None when retention is off."""
 
     async def start(self) -> None:

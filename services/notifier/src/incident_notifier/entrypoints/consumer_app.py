@@ -22,9 +22,9 @@ from incident_notifier.entrypoints.api import routes_health
 from incident_notifier.entrypoints.api.deps import ReadinessCheck
 from incident_notifier.entrypoints.api.errors import install_error_handlers
 from incident_notifier.entrypoints.consumer import EventConsumer, EventHandler
-from incident_notifier.service.claims_retention import ClaimsRetention
 from incident_notifier.service.directory_sync import fill_directory_if_empty
 from incident_notifier.service.ports import UserDirectory, UsersSource
+from incident_runtime import RetentionTimer
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class ConsumerServices(Protocol):
     def metrics(self) -> NotifierMetrics: ...
 
     @property
-    def retention(self) -> ClaimsRetention | None: ...
+    def retention(self) -> RetentionTimer | None: ...
 
 
 async def _fill_directory(wired: ConsumerServices) -> None:

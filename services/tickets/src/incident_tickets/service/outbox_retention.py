@@ -1,88 +1,27 @@
 """Outbox retention: sent rows are kept a while (to look into what went out), then deleted.
 
-Run by the relay's process on a slow timer. Only rows with ``sent_at`` older than the
-retention are deleted, a bounded batch per statement so no transaction holds many locks or
-bloats the WAL in one go; unsent rows are never touched. Replicas may prune at the same
-time: they only delete rows nobody needs any more.
+Run by the relay's process on a slow timer (``incident_runtime.RetentionTimer``: bounded
+batches, the metric, the backoff). Only rows with ``sent_at`` older than the retention are
+deleted; unsent rows are never touched, which ``SentOutboxPruner.prune_sent`` promises.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from datetime import timedelta
 
+from incident_runtime import RetentionTimer
 from incident_tickets.service.ports import Clock, RetentionMetrics, SentOutboxPruner
 
-log = logging.getLogger(__name__)
 
-
-class OutboxRetention:
-    def __init__(
-        self,
-        store: SentOutboxPruner,
-        metrics: RetentionMetrics,
-        clock: Clock,
-        *,
-        retention: timedelta,
-        interval: float = 600.0,
-        first_delay: float = 30.0,
-        batch_size: int = 1000,
-    ) -> None:
-        self._store = store
-        self._metrics = metrics
-        self._clock = clock
-        self._retention = retention
-        self._interval = interval
-        self._first_delay = first_delay
-        self._batch_size = batch_size
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._task = asyncio.create_task(self.run(), name="outbox-retention")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def run(self) -> None:
-        delay = self._first_delay
-        while not await self._stopped_within(delay):
-            try:
-                await self.prune_once()
-            except Exception as error:  # the database is away: the next run tries again
-                log.warning(
-                    "outbox retention: pruning failed (%s); next try in %.0f s",
-                    error,
-                    self._interval,
-                )
-            delay = self._interval
-
-    async def prune_once(self) -> int:
-        """Delete every sent row older than the retention now; returns how many."""
-        # One cutoff for the whole run: rows sent meanwhile wait for the next one.
-        cutoff = self._clock() - self._retention
-        total = 0
-        while not self._stop.is_set():
-            deleted = await self._store.prune_sent(cutoff, self._batch_size)
-            total += deleted
-            if deleted:
-                self._metrics.outbox_pruned(deleted)
-            if deleted < self._batch_size:
-                break
-        if total:
-            log.info("outbox retention: deleted %d rows sent before %s", total, cutoff.isoformat())
-        else:
-            log.debug("outbox retention: no row sent before %s", cutoff.isoformat())
-        return total
-
-    async def _stopped_within(self, seconds: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
-        return self._stop.is_set()
+def outbox_retention(
+    store: SentOutboxPruner, metrics: RetentionMetrics, clock: Clock, *, retention: timedelta
+) -> RetentionTimer:
+    """The timer that prunes the rows sent more than ``retention`` ago."""
+    return RetentionTimer(
+        store.prune_sent,
+        metrics.outbox_pruned,
+        clock,
+        name="outbox",
+        rows="rows sent",
+        retention=retention,
+    )
