@@ -240,10 +240,12 @@ class ProcessSampler:
         for sizes in self._sizes.values():
             sizes.close()
         elapsed = max(time.monotonic() - self._started, 1e-6)
+        used = {name: self._used(name, processes) for name, processes in self._groups.items()}
         return {
             name: {
-                "cpu_percent": round(self._used(name, processes) / elapsed * 100, 1),
+                "cpu_percent": round(used[name] / elapsed * 100, 1),
+                "cpu_seconds": round(used[name], 3),
                 "peak_rss_mib": round(self._peak[name] / 2**20, 1),
             }
-            for name, processes in self._groups.items()
+            for name in self._groups
         }

@@ -389,6 +389,14 @@ def process_groups(target: Target) -> dict[str, list[psutil.Process]]:
     return groups
 
 
+def cpu_ms_per_lifecycle(processes: dict[str, dict[str, float]], completed: int) -> float | None:
+    """The CPU time of every process of the step (services, servers, load generator; their
+    idle work during the step and its drain included) per completed lifecycle."""
+    if not completed:
+        return None
+    return round(1000 * sum(p["cpu_seconds"] for p in processes.values()) / completed, 1)
+
+
 def give_up(step: dict[str, Any]) -> bool:
     """Past saturation (a delay p99 over 10 s, or failed lifecycles) a faster step only queues."""
     p99 = step["delay_p99_ms"]
@@ -445,6 +453,7 @@ async def run(
             figures = driver.figures(step)
             figures["stages"] = stage_figures(before, after)
             figures["processes"] = processes
+            figures["cpu_ms_per_lifecycle"] = cpu_ms_per_lifecycle(processes, step.completed)
             figures["load_average_before"] = load_before
             figures["load_average_after"] = load_average()
             steps.append(figures)
@@ -455,6 +464,7 @@ async def run(
                 f"{figures['notifications_expected']} (missing {figures['missing']}, dup"
                 f" {figures['duplicated']}), delay p50 {figures['delay_p50_ms']} p99"
                 f" {figures['delay_p99_ms']} max {figures['delay_max_ms']} ms,"
+                f" CPU {figures['cpu_ms_per_lifecycle']} ms per lifecycle,"
                 f" load {figures['load_average_after'][0]}",
                 flush=True,
             )

@@ -94,6 +94,7 @@ def _e2e_section(e2e: dict[str, Any], lines: list[str]) -> None:
             for n in names
         ]
         lines.append(f"| {s['rate_per_second']:g} | " + " | ".join(cells) + " |")
+    lines += _cost_lines(steps, int(e2e.get("cpus") or 2))
     lines += [
         "",
         "![delay percentiles per step](e2e_delay.png)",
@@ -120,6 +121,28 @@ def _e2e_section(e2e: dict[str, Any], lines: list[str]) -> None:
             )
     lines += ["", "![stage means per step](e2e_stages.png)", ""]
     _plot_e2e(steps)
+
+
+def _cost_lines(steps: list[dict[str, Any]], cpus: int) -> list[str]:
+    """What a lifecycle costs the machine, and how busy the machine was, per step."""
+    if not any(s.get("cpu_ms_per_lifecycle") for s in steps):
+        return []  # results recorded before the figure existed
+    lines = [
+        "",
+        "What a lifecycle costs: the CPU time of all of the processes above over the step, per"
+        " completed lifecycle. It holds the stack's idle work too (heartbeats, sweeps, the"
+        " drain's wait), which weighs most at low rates; at high rates it nears the cost of"
+        f" the work itself. Busy: their CPU as a share of the {cpus} cores.",
+        "",
+        "| rate/s | CPU ms per lifecycle | busy |",
+        "|---|---|---|",
+    ]
+    for s in steps:
+        busy = sum(p["cpu_percent"] for p in s["processes"].values()) / cpus
+        lines.append(
+            f"| {s['rate_per_second']:g} | {_cell(s.get('cpu_ms_per_lifecycle'))} | {busy:.0f}% |"
+        )
+    return lines
 
 
 def _plot_e2e(steps: list[dict[str, Any]]) -> None:
