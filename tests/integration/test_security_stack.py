@@ -147,7 +147,12 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(infra: Infra, state_dir: Path) -> Iterator[RunningStack]:
-    with running_stack(infra, state_dir, TICKETS_LOGIN_FAILURES_PER_USERNAME="3") as running:
+    with running_stack(
+        infra,
+        state_dir,
+        TICKETS_LOGIN_FAILURES_PER_USERNAME="3",
+        GATEWAY_HEARTBEAT_INTERVAL_SECONDS="1",
+    ) as running:
         if running.info["base_url"] is None:
             pytest.skip("the stack ran without nginx; see its log in test-artifacts/logs")
         yield running
@@ -226,6 +231,8 @@ def test_a_deactivated_users_access_token_is_refused_by_the_apis_and_the_gateway
     assert user.access is not None
     attack = Attack(stack, Forge(key, user.access), "")
     assert attack.http(NOTIFIER_PROBE, user.access)[0] == 200
+    already_open = connect(stack.ws_url(user.access), open_timeout=15, legacy=True)
+    ping(already_open, "before")
     admin.update_user(user.user["id"], is_active=False)  # type: ignore[index]
     status, body = attack.http(TICKETS_PROBE, user.access)
     assert (status, body["code"]) == (401, "invalid_token")
@@ -242,6 +249,9 @@ def test_a_deactivated_users_access_token_is_refused_by_the_apis_and_the_gateway
         401,
         {"detail": "This account is inactive.", "code": "invalid_token"},
     )
+    # The connection opened before is closed as an expired one would be, at the gateway's
+    # next presence heartbeat (GATEWAY_HEARTBEAT_INTERVAL_SECONDS, 1 s in this stack).
+    assert drain_until_closed(already_open) == 4401
     used_tokens.append(user.access)
 
 

@@ -22,7 +22,10 @@ from incident_gateway.adapters.jwt_tokens import JwtTokenAuthority
 from incident_gateway.adapters.pending_writes import PendingWrites
 from incident_gateway.adapters.prometheus_metrics import PrometheusMetrics
 from incident_gateway.adapters.redis_deliveries import RedisDeliveryFeed
-from incident_gateway.adapters.redis_inactive_users import RedisCheckedTokenAuthority
+from incident_gateway.adapters.redis_inactive_users import (
+    RedisCheckedTokenAuthority,
+    RedisInactiveUsers,
+)
 from incident_gateway.adapters.redis_presence import RedisPresenceStore
 from incident_gateway.config import Settings
 from incident_gateway.service.gateway import Gateway
@@ -94,6 +97,7 @@ async def wired(settings: Settings) -> AsyncIterator[Wiring]:
             metrics=metrics,
             limits=settings.limits(),
             writes=writes,
+            inactive=RedisInactiveUsers(commands, names),
         )
         yield Wiring(gateway, presence, metrics, writes)
         with contextlib.suppress(BackendUnavailable):

@@ -142,6 +142,19 @@ class InMemoryReplaySource:
         return ReplayBatch(records=later[:limit], has_more=len(later) > limit)
 
 
+class InMemoryInactiveUsers:
+    """The deactivated users' set; ``failing`` makes it answer like an unreachable Redis."""
+
+    def __init__(self) -> None:
+        self.user_ids: set[int] = set()
+        self.failing = False
+
+    async def among(self, user_ids: Sequence[int]) -> set[int]:
+        if self.failing:
+            raise BackendUnavailable("Redis did not answer (test)")
+        return self.user_ids.intersection(user_ids)
+
+
 class RecordingPeer:
     """A client connection that records what it was sent and how it was closed."""
 

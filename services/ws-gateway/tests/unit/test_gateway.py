@@ -14,6 +14,7 @@ from incident_gateway.domain.protocol import SessionLimits
 from incident_gateway.service.gateway import Connection, Gateway, GatewayLimits
 from incident_gateway.testing import (
     InMemoryDeliveryFeed,
+    InMemoryInactiveUsers,
     InMemoryMetrics,
     InMemoryPresenceStore,
     InMemoryReplaySource,
@@ -41,6 +42,7 @@ class World:
     tokens: StaticTokenAuthority
     metrics: InMemoryMetrics
     clock: Clock
+    inactive: InMemoryInactiveUsers
 
     async def connect(
         self, user_id: int, since: int | None = None
@@ -80,6 +82,7 @@ async def world() -> World:
     replay = InMemoryReplaySource()
     tokens = StaticTokenAuthority()
     metrics = InMemoryMetrics()
+    inactive = InMemoryInactiveUsers()
     limits = GatewayLimits(
         replay_page_size=2,
         replay_retry_delay=0.0,
@@ -98,9 +101,10 @@ async def world() -> World:
         metrics=metrics,
         limits=limits,
         clock=clock,
+        inactive=inactive,
     )
     await gateway.start()
-    return World(gateway, presence, feed, replay, tokens, metrics, clock)
+    return World(gateway, presence, feed, replay, tokens, metrics, clock, inactive)
 
 
 async def test_presence_is_registered_at_admission_and_removed_after_the_last_connection(
@@ -373,3 +377,37 @@ async def test_held_frames_do_not_wait_for_entries_that_never_come() -> None:
     # The stream ended on a full batch: the read that follows must not block for a minute.
     assert await asyncio.wait_for(gateway.pump(), timeout=1.0) == 0
     assert writes.events == [("hold", 0), ("release", 4)]
+
+
+async def test_a_deactivated_users_connections_close_with_4401_at_the_next_heartbeat(
+    world: World,
+) -> None:
+    _, phone = await world.connect(7, since=0)
+    _, laptop = await world.connect(7, since=0)
+    _, other = await world.connect(8, since=0)
+    await world.gateway.maintain()  # the first heartbeat: nobody is deactivated
+    assert [phone.close_code, laptop.close_code, other.close_code] == [None, None, None]
+    world.inactive.user_ids.add(7)
+    await world.gateway.maintain()  # not due yet: the check rides on the heartbeat
+    assert phone.close_code is None
+    await world.gateway.heartbeat()
+    assert (phone.close_code, phone.close_reason) == (4401, "This account is inactive.")
+    assert (laptop.close_code, other.close_code) == (4401, None)
+    world.route(7, 1)
+    world.route(8, 1)
+    await world.pump()
+    assert (seqs(phone), seqs(laptop), seqs(other)) == ([], [], [1])
+
+
+async def test_connections_stay_open_when_the_deactivated_users_cannot_be_read(
+    world: World,
+) -> None:
+    _, peer = await world.connect(7, since=0)
+    world.inactive.user_ids.add(7)
+    world.inactive.failing = True
+    await world.gateway.heartbeat()
+    assert peer.close_code is None
+    assert world.presence.registered() == {7}  # the heartbeat itself went through
+    world.inactive.failing = False
+    await world.gateway.heartbeat()
+    assert peer.close_code == 4401

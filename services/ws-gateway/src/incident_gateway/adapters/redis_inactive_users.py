@@ -1,5 +1,8 @@
 """Refuse the still-valid access tokens of deactivated users (the notifier's Redis set).
 
+``RedisInactiveUsers`` reads the same set for the connections already open: the gateway
+closes those of users deactivated since they connected (``Gateway.heartbeat``).
+
 Wraps the JWT check: a token that verifies is then looked up (one SISMEMBER on the
 handshake's existing Redis connection) in ``Names.inactive_users_key``, which the notifier
 keeps from its directory (``user.updated`` events). Found: 401 invalid_token, as the HTTP
@@ -11,6 +14,7 @@ deactivated user who is sent no new notification anyway.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -18,7 +22,7 @@ from redis.exceptions import RedisError
 from incident_contracts.names import Names
 from incident_gateway.domain.auth import Identity
 from incident_gateway.domain.errors import InvalidToken
-from incident_gateway.service.ports import TokenAuthority
+from incident_gateway.service.ports import BackendUnavailable, TokenAuthority
 
 log = logging.getLogger(__name__)
 
@@ -39,3 +43,19 @@ class RedisCheckedTokenAuthority:
         if inactive:
             raise InvalidToken("This account is inactive.")
         return identity
+
+
+class RedisInactiveUsers:
+    def __init__(self, client: Redis, names: Names) -> None:
+        self._client = client
+        self._key = names.inactive_users_key
+
+    async def among(self, user_ids: Sequence[int]) -> set[int]:
+        if not user_ids:
+            return set()
+        try:
+            # One command for every user of this instance (SMISMEMBER: Redis 6.2 and later).
+            found = await self._client.smismember(self._key, [str(u) for u in user_ids])
+        except (RedisError, OSError, TimeoutError) as error:
+            raise BackendUnavailable(f"Redis did not answer: {error}") from error
+        return {user_id for user_id, member in zip(user_ids, found, strict=True) if member}

@@ -20,6 +20,7 @@ from typing import Any
 from incident_gateway.domain.auth import Identity
 from incident_gateway.domain.errors import InvalidToken, ReplayUnavailable
 from incident_gateway.domain.protocol import (
+    CLOSE_TOKEN_EXPIRED,
     CLOSE_TRY_AGAIN_LATER,
     CloseConnection,
     Effect,
@@ -32,6 +33,7 @@ from incident_gateway.domain.protocol import (
 from incident_gateway.service.ports import (
     BackendUnavailable,
     DeliveryFeed,
+    InactiveUsers,
     Metrics,
     Peer,
     PresenceStore,
@@ -102,7 +104,10 @@ class Gateway:
         limits: GatewayLimits | None = None,
         clock: Callable[[], float] = time.time,
         writes: WriteBatching | None = None,
+        inactive: InactiveUsers | None = None,
     ) -> None:
+        """``inactive``: where deactivated users are found, to close their open connections
+        (None: only their handshakes are refused, by ``tokens``)."""
         self.instance_id = instance_id
         self.limits = limits or GatewayLimits()
         self.routes: LocalRoutes[Connection] = LocalRoutes()
@@ -120,6 +125,7 @@ class Gateway:
         self._last_entry_id: str | None = None
         self._read_ahead: asyncio.Future[list[StreamEntry]] | None = None
         self._writes = writes
+        self._inactive = inactive
         self._held_entries = 0
         self._last_heartbeat = float("-inf")
         self._closing = False
@@ -294,7 +300,8 @@ class Gateway:
 
     # --- presence, expiry, slow clients ------------------------------------------------
     async def heartbeat(self) -> None:
-        """Register every local user again (one pipelined write for all of them)."""
+        """Register every local user again (one pipelined write for all of them), then close
+        the connections of users deactivated since they connected."""
         async with self._presence_lock:
             users = self.routes.users()
             try:
@@ -303,6 +310,27 @@ class Gateway:
                 log.warning("presence heartbeat failed: %s", error)
                 return
         self._last_heartbeat = time.monotonic()
+        await self._close_deactivated(users)
+
+    async def _close_deactivated(self, users: Sequence[int]) -> None:
+        """A deactivated user's token is revoked: its connections end as an expired one's
+        would (4401), within a heartbeat interval of the deactivation reaching Redis."""
+        if self._inactive is None or not users:
+            return
+        try:
+            inactive = await self._inactive.among(users)
+        except BackendUnavailable as error:
+            log.warning("could not look for deactivated users: %s", error)
+            return
+        for user_id in inactive:
+            connections = [c for c in self.routes.connections_of(user_id) if not c.session.closed]
+            for connection in connections:
+                connection.session.closed = True  # nothing more is sent to it
+                connection.peer.close(CLOSE_TOKEN_EXPIRED, "This account is inactive.")
+            if connections:
+                log.info(
+                    "closed %d connection(s) of deactivated user %s", len(connections), user_id
+                )
 
     def sweep(self, now: float) -> None:
         """Close expired and slow connections."""

@@ -28,6 +28,12 @@ class TokenAuthority(Protocol):
         ...
 
 
+class InactiveUsers(Protocol):
+    async def among(self, user_ids: Sequence[int]) -> set[int]:
+        """Which of these users have been deactivated; raises ``BackendUnavailable``."""
+        ...
+
+
 class PresenceStore(Protocol):
     async def register(self, user_ids: Sequence[int], expires_at_ms: int, ttl_ms: int) -> None:
         """Mark this instance as holding connections of these users until ``expires_at_ms``."""
