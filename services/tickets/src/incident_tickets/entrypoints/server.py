@@ -28,7 +28,6 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format=LOG_FORMAT, force=True)
     # aiormq logs every failed reconnect with a traceback; the relay says it in one line.
     logging.getLogger("aiormq").setLevel(logging.CRITICAL)
-    logging.getLogger("aio_pika").setLevel(logging.CRITICAL)
 
 
 def run_api(runtime: TicketsRuntime, settings: Settings) -> None:
