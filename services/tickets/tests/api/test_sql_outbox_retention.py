@@ -4,14 +4,12 @@ the cutoff go, in bounded batches, oldest first; newer sent rows and unsent rows
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
+from harness.scratch_databases import ScratchDatabases
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,34 +20,20 @@ from incident_tickets.adapters.sql_tables import OUTBOX
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-async def _admin(server: str, statement: str) -> None:
-    connection = await asyncpg.connect(server)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    server, name = "", ""
+async def engine(
+    request: pytest.FixtureRequest, tmp_path: Path, scratch_postgres: ScratchDatabases
+) -> AsyncIterator[AsyncEngine]:
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}"
     else:
-        server = os.environ.get("DATABASE_URL", "")
-        if not server.startswith("postgres"):
-            pytest.skip("DATABASE_URL names no PostgreSQL server")
-        name = f"tickets_outbox_{secrets.token_hex(4)}"
-        await _admin(server, f'CREATE DATABASE "{name}"')
-        url = async_database_url(server.rsplit("/", 1)[0] + f"/{name}", tmp_path)
+        url = async_database_url(await scratch_postgres.create("tickets_outbox"), tmp_path)
     engine = create_engine(url)
     await migrate(engine)
     try:
         yield engine
     finally:
         await engine.dispose()
-        if name:
-            await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _rows(engine: AsyncEngine, sent_ages_hours: list[float | None]) -> None:
