@@ -99,13 +99,14 @@ def build(
     listener = PgListener(
         engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     )
+
+    def committed_elsewhere(payload: str) -> None:
+        if payload != sender:  # this process's own commits wake its relay in ``after_commit``
+            relay.wake()
+
     if channel is not None and relay_enabled:
-        listener.subscribe(
-            channel,
-            # This process's own commits wake its relay directly (``after_commit``).
-            lambda payload: relay.wake() if payload != sender else None,
-            on_listening=relay.wake,  # rows committed while nobody listened
-        )
+        # On listening (again): rows may have been committed while nobody listened.
+        listener.subscribe(channel, committed_elsewhere, on_listening=relay.wake)
     if users is not None and settings.user_cache_seconds > 0 and not standalone_relay:
         # Without the notifications the cache is never trusted: every request reads its user.
         listener.subscribe(
