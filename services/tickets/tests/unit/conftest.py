@@ -5,9 +5,9 @@ from dataclasses import dataclass
 import pytest
 
 from incident_contracts.enums import Role
-from incident_tickets.domain.users import Actor
+from incident_tickets.domain.users import Actor, User
 from incident_tickets.service.active_users import ActiveUserCache
-from incident_tickets.service.auth import AuthService
+from incident_tickets.service.auth import AuthService, TokenPair
 from incident_tickets.service.projects import ProjectService
 from incident_tickets.service.tickets import TicketService
 from incident_tickets.service.users import UserService
@@ -33,6 +33,15 @@ class Core:
             role=role,
         )
         return user.actor
+
+    async def signed_in(self, username: str, role: Role) -> tuple[Actor, User, TokenPair]:
+        """An admin, and a new user of ``role`` created by it and logged in."""
+        admin = await self.user(Role.ADMIN)
+        user = await self.users.create(
+            admin, username=username, password="pw", full_name=username.title(), role=role
+        )
+        assert user.id is not None
+        return admin, user, await self.auth.login(username, "pw")
 
 
 @pytest.fixture

@@ -107,12 +107,8 @@ def cached() -> Core:
 
 
 async def test_authentication_reuses_the_user_until_it_changes(cached: Core) -> None:
-    admin = await cached.user(Role.ADMIN)
-    dev = await cached.users.create(
-        admin, username="dev", password="pw", full_name="Dev", role=Role.DEVELOPER
-    )
+    admin, dev, pair = await cached.signed_in("dev", Role.DEVELOPER)
     assert dev.id is not None
-    pair = await cached.auth.login("dev", "pw")
     assert (await cached.auth.authenticate(pair.access)).role is Role.DEVELOPER
     # A change that nobody announced (the database behind the cache's back) is not seen...
     cached.store.state.users[dev.id].full_name = "Renamed"

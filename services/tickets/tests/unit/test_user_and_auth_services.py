@@ -112,12 +112,8 @@ async def test_login_checks_the_password_and_the_account(core: Core) -> None:
 
 
 async def test_a_deactivated_user_can_neither_log_in_nor_use_tokens(core: Core) -> None:
-    admin = await core.user(Role.ADMIN)
-    user = await core.users.create(
-        admin, username="eve", password="pw", full_name="Eve", role=Role.DEVELOPER
-    )
+    admin, user, pair = await core.signed_in("eve", Role.DEVELOPER)
     assert user.id is not None
-    pair = await core.auth.login("eve", "pw")
     await core.users.update(admin, user.id, is_active=False)
     with pytest.raises(InvalidToken):
         await core.auth.authenticate(pair.access)
