@@ -88,16 +88,17 @@ async def wired(settings: Settings) -> AsyncIterator[Wiring]:
         presence = RedisPresenceStore(commands, names, settings.instance_id)
         metrics = PrometheusMetrics(settings.instance_id)
         writes = PendingWrites()
+        inactive = RedisInactiveUsers(commands, names)
         gateway = Gateway(
             instance_id=settings.instance_id,
-            tokens=RedisCheckedTokenAuthority(JwtTokenAuthority(verifier), commands, names),
+            tokens=RedisCheckedTokenAuthority(JwtTokenAuthority(verifier), inactive),
             presence=presence,
             feed=RedisDeliveryFeed(stream_reader, names.gateway_stream(settings.instance_id)),
             replay=HttpReplaySource(http, settings.notifier_url),
             metrics=metrics,
             limits=settings.limits(),
             writes=writes,
-            inactive=RedisInactiveUsers(commands, names),
+            inactive=inactive,
         )
         yield Wiring(gateway, presence, metrics, writes)
         with contextlib.suppress(BackendUnavailable):

@@ -22,6 +22,8 @@ from incident_gateway.domain.errors import (
 
 NOTIFICATIONS_PATHS = frozenset({"/ws/notifications/", "/ws/notifications"})
 BEARER_SUBPROTOCOL = "bearer"
+ACCOUNT_INACTIVE = "This account is inactive."
+"""Why a deactivated user's token is refused, at the handshake and on an open connection."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from incident_gateway.domain.auth import Identity
+from incident_gateway.domain.auth import ACCOUNT_INACTIVE, Identity
 from incident_gateway.domain.errors import InvalidToken, ReplayUnavailable
 from incident_gateway.domain.protocol import (
     CLOSE_TOKEN_EXPIRED,
@@ -323,14 +323,12 @@ class Gateway:
             log.warning("could not look for deactivated users: %s", error)
             return
         for user_id in inactive:
-            connections = [c for c in self.routes.connections_of(user_id) if not c.session.closed]
-            for connection in connections:
-                connection.session.closed = True  # nothing more is sent to it
-                connection.peer.close(CLOSE_TOKEN_EXPIRED, "This account is inactive.")
-            if connections:
-                log.info(
-                    "closed %d connection(s) of deactivated user %s", len(connections), user_id
-                )
+            closed = 0
+            for connection in list(self.routes.connections_of(user_id)):
+                if self._end(connection, CLOSE_TOKEN_EXPIRED, ACCOUNT_INACTIVE):
+                    closed += 1
+            if closed:
+                log.info("closed %d connection(s) of deactivated user %s", closed, user_id)
 
     def sweep(self, now: float) -> None:
         """Close expired and slow connections."""
@@ -445,12 +443,19 @@ class Gateway:
         self._written.clear()
 
     def _disconnect_slow(self, connection: Connection) -> None:
+        if self._end(connection, CLOSE_TRY_AGAIN_LATER, "client too slow, resume with since"):
+            self._metrics.slow_client_disconnected()
+            log.info("disconnecting a slow client of user %s", connection.session.user_id)
+
+    @staticmethod
+    def _end(connection: Connection, code: int, reason: str) -> bool:
+        """Close a connection on the server's initiative, once: nothing more is sent to it.
+        False when it was closed already."""
         if connection.session.closed:
-            return
+            return False
         connection.session.closed = True
-        self._metrics.slow_client_disconnected()
-        log.info("disconnecting a slow client of user %s", connection.session.user_id)
-        connection.peer.close(CLOSE_TRY_AGAIN_LATER, "client too slow, resume with since")
+        connection.peer.close(code, reason)
+        return True
 
     async def _fetch(self, connection: Connection, fetch: FetchMissing, reason: str) -> None:
         if fetch.delay:
