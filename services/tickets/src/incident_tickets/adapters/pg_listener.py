@@ -43,7 +43,7 @@ class PgListener:
         self._on_listening: list[Callable[[], None]] = []
         self._on_lost: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
-        self.listening = False
+        self._listening = False
 
     def subscribe(
         self,
@@ -91,13 +91,13 @@ class PgListener:
             connection.add_termination_listener(lambda _connection: lost.set())
             for channel in self._handlers:
                 await connection.add_listener(channel, self._notified)
-            self.listening = True
+            self._listening = True
             for callback in self._on_listening:
                 callback()
             await lost.wait()
         finally:
-            if self.listening:
-                self.listening = False
+            if self._listening:
+                self._listening = False
                 for callback in self._on_lost:
                     callback()
             if not connection.is_closed():

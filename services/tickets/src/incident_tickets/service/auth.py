@@ -49,7 +49,7 @@ class AuthService:
         """``active_users``: where authenticated users are kept between requests (None:
         read on every request)."""
         self._uow = uow
-        self._active_users = active_users or ActiveUserCache()  # never trusted: no caching
+        self._active_users = active_users or ActiveUserCache()  # never trusted: keeps nothing
         self._throttle = throttle or LoginThrottle(0, 0, 1.0)
         self._hasher = hasher
         self._issuer = issuer

@@ -28,7 +28,7 @@ class UserService:
         self._uow = uow
         self._hasher = hasher
         self._clock = clock
-        self._active_users = active_users
+        self._active_users = active_users or ActiveUserCache()  # never trusted: keeps nothing
 
     async def create(
         self, actor: Actor | None, *, username: str, password: str, full_name: str, role: Role
@@ -98,8 +98,7 @@ class UserService:
             await uow.commit()
         # At once, for this process (other processes hear of it from the database): the
         # user's next request, whichever connection it comes on, sees the change.
-        if self._active_users is not None:
-            self._active_users.forget(user_id)
+        self._active_users.forget(user_id)
         return user
 
     async def list_users(
