@@ -115,7 +115,7 @@ def main() -> int:
     parser.add_argument("--ready-file", help="with --base: that stack's --ready-file (metrics)")
     parser.add_argument("--admin-username", default="admin")
     parser.add_argument("--admin-password", default=os.environ.get("BOOTSTRAP_ADMIN_PASSWORD"))
-    parser.add_argument("--rates", default="5,10,20,30,40,60", help="lifecycles/s per step")
+    parser.add_argument("--rates", default="5,10,20,30,40,60,80", help="lifecycles/s per step")
     parser.add_argument("--step-seconds", type=float, default=20.0)
     parser.add_argument(
         "--drain", type=float, default=15.0, help="longest wait for a step's last notifications"
