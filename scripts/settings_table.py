@@ -59,7 +59,7 @@ GENERIC: dict[str, str] = {
     "port": "Port the HTTP server listens on.",
     "log_level": "Log level (`DEBUG`, `INFO`, `WARNING`, ...).",
     "migrate_on_start": "Apply the Alembic migrations at start (`migrate` does it alone).",
-    "db_pool_size": "Database connections kept open for requests.",
+    "db_pool_size": "Database connections kept open for requests, and the most they use.",
 }
 
 

@@ -54,10 +54,10 @@ def build(
     relay_enabled = True if standalone_relay else relay_enabled
     relay_enabled = settings.embedded_relay if relay_enabled is None else relay_enabled
     url = async_database_url(settings.database_url, settings.data_dir)
-    engine = create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size)
+    engine = create_engine(url, pool_size=settings.db_pool_size)
     # The relay has connections of its own: under load it must not queue for the pool behind
     # the requests whose events it is about to publish.
-    relay_engine = create_engine(url, pool_size=2, max_overflow=0)
+    relay_engine = create_engine(url, pool_size=2)
     metrics = TicketsMetrics()
     key = SigningKey.load(
         settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None,

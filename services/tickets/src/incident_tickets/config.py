@@ -45,8 +45,8 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     """Apply the Alembic migrations at start (replicas take turns); `migrate` does it alone."""
     db_pool_size: int = 10
-    """Connections kept for requests (as many more may be opened under bursts); the relay
-    has two of its own."""
+    """Connections kept for requests, and the most they use: a request past them waits for
+    one. The relay has two of its own."""
 
     amqp_url: str = Field(
         default="amqp://guest:guest@127.0.0.1:5672/",
