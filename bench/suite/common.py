@@ -6,7 +6,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,34 +179,52 @@ class ResidentSizes:
         self._files = []
 
 
+@dataclass(frozen=True)
+class _CpuReading:
+    own: float  # user + system seconds of the process itself
+    reaped: float  # those of its children that ended and that it waited for
+    parent: int
+
+
 class ProcessSampler:
     """CPU time and peak RSS of named groups of processes, sampled in a thread.
 
-    A group's RSS is the sum over its processes (PostgreSQL's shared buffers are counted once
-    per backend that touched them: an upper bound). The servers are the machine's own, shared
-    with anything else that uses them meanwhile.
+    ``discover`` lists each group's processes; it runs at the start and again at the stop, so
+    that a process born during the step (a PostgreSQL backend for a new connection) counts,
+    and so does one that ended: its parent, when in the group, has reaped it and holds its
+    CPU time among its children's. A group's RSS is the sum over the processes found at the
+    start (PostgreSQL's shared buffers are counted once per backend that touched them: an
+    upper bound). The servers are the machine's own, shared with anything else that uses
+    them meanwhile.
     """
 
-    def __init__(self, groups: dict[str, list[psutil.Process]], interval: float = 0.25) -> None:
-        self._groups = groups
+    def __init__(
+        self, discover: Callable[[], dict[str, list[psutil.Process]]], interval: float = 0.25
+    ) -> None:
+        self._discover = discover
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._cpu_start: dict[str, float] = {}  # "group/pid" -> CPU seconds at the start
+        self._start: dict[str, dict[int, _CpuReading]] = {}  # group -> pid -> reading
         self._peak: dict[str, float] = {}
         self._sizes: dict[str, ResidentSizes] = {}
         self._started = 0.0
 
     @staticmethod
-    def _cpu(processes: Iterable[psutil.Process]) -> float:
-        total = 0.0
+    def _readings(processes: Iterable[psutil.Process]) -> dict[int, _CpuReading]:
+        readings: dict[int, _CpuReading] = {}
         for process in processes:
             try:
-                times = process.cpu_times()
-                total += times.user + times.system
+                with process.oneshot():
+                    times = process.cpu_times()
+                    readings[process.pid] = _CpuReading(
+                        own=times.user + times.system,
+                        reaped=times.children_user + times.children_system,
+                        parent=process.ppid(),
+                    )
             except psutil.Error:
                 continue
-        return total
+        return readings
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -215,24 +233,28 @@ class ProcessSampler:
 
     def start(self) -> None:
         self._started = time.monotonic()
-        self._cpu_start = {
-            f"{name}/{process.pid}": self._cpu([process])
-            for name, processes in self._groups.items()
-            for process in processes
-        }
-        self._sizes = {name: ResidentSizes(p) for name, p in self._groups.items()}
+        groups = self._discover()
+        self._start = {name: self._readings(processes) for name, processes in groups.items()}
+        self._sizes = {name: ResidentSizes(p) for name, p in groups.items()}
         self._peak = {name: sizes.total() for name, sizes in self._sizes.items()}
         self._thread.start()
 
-    def _used(self, name: str, processes: list[psutil.Process]) -> float:
-        """CPU seconds used since the start by the processes alive at both ends (a backend
-        that exited meanwhile takes its time with it: a lower bound for such groups)."""
+    @staticmethod
+    def _used(before: dict[int, _CpuReading], after: dict[int, _CpuReading]) -> float:
+        """CPU seconds used between the two readings of one group."""
         used = 0.0
-        for process in processes:
-            before = self._cpu_start.get(f"{name}/{process.pid}")
-            if before is not None and process.is_running():
-                used += max(0.0, self._cpu([process]) - before)
-        return used
+        for pid, now in after.items():
+            then = before.get(pid)
+            if then is None:  # born during the step
+                used += now.own + now.reaped
+            else:
+                used += max(0.0, now.own - then.own) + max(0.0, now.reaped - then.reaped)
+        for pid, then in before.items():
+            if pid not in after and then.parent in after:
+                # Ended during the step, and its parent's reaped time now holds all of its
+                # time: take off what it had used before the step.
+                used -= then.own + then.reaped
+        return max(0.0, used)
 
     def stop(self) -> dict[str, dict[str, float]]:
         self._stop.set()
@@ -240,12 +262,16 @@ class ProcessSampler:
         for sizes in self._sizes.values():
             sizes.close()
         elapsed = max(time.monotonic() - self._started, 1e-6)
-        used = {name: self._used(name, processes) for name, processes in self._groups.items()}
+        groups = self._discover()
+        used = {
+            name: self._used(before, self._readings(groups.get(name, [])))
+            for name, before in self._start.items()
+        }
         return {
             name: {
                 "cpu_percent": round(used[name] / elapsed * 100, 1),
                 "cpu_seconds": round(used[name], 3),
                 "peak_rss_mib": round(self._peak[name] / 2**20, 1),
             }
-            for name in self._groups
+            for name in self._start
         }

@@ -443,7 +443,7 @@ async def run(
                 print(f"  {rate:g}/s: skipped (the previous step was far past sustainable)")
                 skipped.append(rate)
                 continue
-            sampler = ProcessSampler(process_groups(target))
+            sampler = ProcessSampler(lambda: process_groups(target))
             before = await scrape(probe, target)
             load_before = load_average()
             sampler.start()

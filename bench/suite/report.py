@@ -82,8 +82,9 @@ def _e2e_section(e2e: dict[str, Any], lines: list[str]) -> None:
         "",
         "CPU (% of one core over the step) and peak RSS (MiB) of every process; PostgreSQL,"
         " RabbitMQ and Redis are the machine's shared servers (other work on the machine shows"
-        " in them), PostgreSQL's RSS sums its backends (shared buffers counted more than once)"
-        " and its CPU counts only the backends alive from the start to the end of the step.",
+        " in them). PostgreSQL's RSS sums the backends alive at the step's start (shared buffers"
+        " counted more than once); its CPU counts every backend, those started or ended during"
+        " the step included.",
         "",
         "| rate/s | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
