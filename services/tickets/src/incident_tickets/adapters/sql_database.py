@@ -42,9 +42,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # restart the first statement on a dead connection fails, and SQLAlchemy then discards
     # the whole pool, so one request fails instead of every request paying.
     # No overflow: a connection opened for a burst is closed when the burst is over, and
-    # opening one costs more CPU than waiting for a pooled one (bench: 1.35 ms of this
-    # process's CPU and a PostgreSQL backend start each); under saturation that churn fed
-    # itself, tens of connections opened and closed per second.
+    # opening one costs more CPU than waiting for a pooled one (1.4 to 2.3 ms of this
+    # process's CPU and a PostgreSQL backend start each: bench/db_connection_cost.py);
+    # under saturation that churn fed itself, tens of connections opened and closed a second.
     return create_async_engine(url, pool_size=pool_size, max_overflow=0)
 
 
