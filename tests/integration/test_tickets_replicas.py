@@ -1,5 +1,6 @@
 """Process topologies on one database: two API replicas whose relays compete for the same
-rows, and an API whose events are published by a standalone relay process."""
+rows (the lease off), two whose relays share the lease (one publishes, the other takes over
+when it dies), and an API whose events are published by a standalone relay process."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ def published_total(url: str) -> float:
     )
 
 
+def holds_lease(url: str) -> bool:
+    metrics = httpx.get(f"{url}/metrics", timeout=5).text
+    return re.search(r"^tickets_outbox_relay_lease 1\.0$", metrics, re.M) is not None
+
+
 async def sql(database_url: str, statement: str, *args: object) -> list[asyncpg.Record]:
     """One statement on the service's database, behind the service's back."""
     dsn = urlunsplit(urlsplit(database_url)._replace(scheme="postgresql"))
@@ -46,8 +52,13 @@ async def outbox_rows(database_url: str) -> list[tuple[str, bool]]:
 
 async def test_two_relays_on_one_database_publish_each_row_exactly_once(infra: Infra) -> None:
     namespace = f"{infra.namespace}-tk{secrets.token_hex(3)}"
-    # Sweeping every 20 ms, both relays keep competing for the same rows.
-    fast = {"INCIDENT_NAMESPACE": namespace, "TICKETS_RELAY_SWEEP_INTERVAL": "0.02"}
+    # Without the lease, and sweeping every 20 ms, both relays keep competing for the rows:
+    # the outbox store alone keeps each row once and in order.
+    fast = {
+        "INCIDENT_NAMESPACE": namespace,
+        "TICKETS_RELAY_SWEEP_INTERVAL": "0.02",
+        "TICKETS_RELAY_LEASE": "false",
+    }
     async with EventTap(infra.amqp_url, namespace) as tap:
         primary = start_tickets(infra, **fast)
         try:
@@ -112,6 +123,41 @@ async def test_two_relays_on_one_database_publish_each_row_exactly_once(infra: I
             sentinel = admins[1].create_user("DEVELOPER")
             (after,) = await tap.take(1)
             assert after.body["payload"]["id"] == sentinel["id"]
+        finally:
+            primary.stop()
+
+
+async def test_one_replica_publishes_and_the_other_takes_over_when_it_is_killed(
+    infra: Infra,
+) -> None:
+    namespace = f"{infra.namespace}-tk{secrets.token_hex(3)}"
+    env = {"INCIDENT_NAMESPACE": namespace, "TICKETS_RELAY_SWEEP_INTERVAL": "0.2"}
+    async with EventTap(infra.amqp_url, namespace) as tap:
+        primary = start_tickets(infra, **env)
+        try:
+            (bootstrap,) = await tap.take(1)
+            assert bootstrap.body["payload"]["username"] == primary.admin_username
+            await eventually(lambda: holds_lease(primary.url), True)
+            replica = start_replica(primary, infra, **env)
+            admins = [
+                TicketsApi(url).login_as(primary.admin_username, primary.admin_password)
+                for url in (primary.url, replica.url)
+            ]
+            created = [admins[n % 2].create_user("CLIENT")["id"] for n in range(6)]
+            events = await tap.take(6)
+            assert [e.body["payload"]["id"] for e in events] == created
+            # The replica's commits went out through the holder: woken by NOTIFY, not a sweep.
+            assert published_total(primary.url) == 7
+            assert published_total(replica.url) == 0
+            assert not holds_lease(replica.url)
+
+            primary.process.kill()  # SIGKILL: its session ends, and with it the lock
+            after = admins[1].create_user("DEVELOPER")
+            (event,) = await tap.take(1, within=15)
+            assert event.body["payload"]["id"] == after["id"]
+            assert holds_lease(replica.url)
+            assert published_total(replica.url) == 1
+            assert all(sent for _, sent in await outbox_rows(primary.database_url))
         finally:
             primary.stop()
 

@@ -17,6 +17,7 @@ from incident_tickets.adapters.amqp_publisher import AmqpEventPublisher
 from incident_tickets.adapters.argon2_hasher import Argon2PasswordHasher
 from incident_tickets.adapters.jwt_tokens import JwtTokenIssuer, JwtTokenReader, SigningKey
 from incident_tickets.adapters.pg_listener import PgListener, outbox_channel, users_channel
+from incident_tickets.adapters.pg_relay_lease import PgRelayLease
 from incident_tickets.adapters.prometheus_metrics import TicketsMetrics
 from incident_tickets.adapters.sql_database import (
     async_database_url,
@@ -68,6 +69,13 @@ def build(
         settings.amqp_url, Names(settings.namespace).events_exchange
     )
     outbox = SqlOutboxStore(relay_engine)
+    postgres = engine.dialect.name == "postgresql"
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    lease = (
+        PgRelayLease(dsn, f"{settings.namespace}.outbox-relay")
+        if postgres and settings.relay_lease
+        else None
+    )
     relay = OutboxRelay(
         outbox,
         publisher,
@@ -76,6 +84,7 @@ def build(
         batch_size=settings.relay_batch_size,
         backoff_initial=settings.relay_backoff_initial,
         backoff_max=settings.relay_backoff_max,
+        lease=lease,
     )
 
     retention = (
@@ -91,14 +100,11 @@ def build(
         relay.committed(event_ids)
 
     sender = secrets.token_hex(8)  # this process, in its own notifications
-    postgres = engine.dialect.name == "postgresql"
     # On PostgreSQL, commits also NOTIFY, so relays in other processes wake at commit too.
     channel = outbox_channel(settings.namespace) if postgres and settings.relay_listen else None
     users = users_channel(settings.namespace) if postgres else None
     active_users = ActiveUserCache(max_age=settings.user_cache_seconds)
-    listener = PgListener(
-        engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    )
+    listener = PgListener(dsn)
 
     def committed_elsewhere(payload: str) -> None:
         if payload != sender:  # this process's own commits wake its relay in ``after_commit``

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     relay_listen: bool = True
     """On PostgreSQL, commits NOTIFY and relays LISTEN, so a relay in another process is woken
     at commit as well (the sweep remains the fallback)."""
+    relay_lease: bool = True
+    """On PostgreSQL, one relay at a time publishes (an advisory lock; the others take over
+    within a sweep when it ends); off, every replica's relay competes for the rows, each
+    still published once and in order."""
     relay_port: int = 8011
     """Health, readiness and metrics of the standalone relay (``python -m incident_tickets
     relay``)."""

@@ -388,6 +388,7 @@ class RecordingMetrics:
     def __init__(self) -> None:
         self.confirmations: list[tuple[str, float]] = []
         self.connection_states: list[bool] = []
+        self.lease_states: list[bool] = []
         self.pruned: list[int] = []
 
     def confirmed(self, event_type: str, commit_to_confirm_seconds: float) -> None:
@@ -395,6 +396,9 @@ class RecordingMetrics:
 
     def relay_connection(self, *, connected: bool) -> None:
         self.connection_states.append(connected)
+
+    def relay_lease(self, *, held: bool) -> None:
+        self.lease_states.append(held)
 
     def outbox_pruned(self, rows: int) -> None:
         self.pruned.append(rows)

@@ -56,6 +56,11 @@ class TicketsMetrics:
             "1 while the relay holds a broker connection.",
             registry=self.registry,
         )
+        self.relay_lease_held = Gauge(
+            "tickets_outbox_relay_lease",
+            "1 while this process's relay holds the lease: the one replica that publishes.",
+            registry=self.registry,
+        )
 
     def committed(self, event_ids: list[str]) -> None:
         started = request_started.get()
@@ -71,6 +76,9 @@ class TicketsMetrics:
 
     def relay_connection(self, *, connected: bool) -> None:
         self.relay_connected.set(1 if connected else 0)
+
+    def relay_lease(self, *, held: bool) -> None:
+        self.relay_lease_held.set(1 if held else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -4,6 +4,10 @@ It is woken right after each commit of this process (``wake``), and sweeps the t
 ``sweep_interval`` seconds as well, which catches rows committed by other processes and rows
 left over by a crash. When the broker is unreachable it reconnects with exponential backoff;
 rows simply wait in the table, in order, and requests are never held up by it.
+
+Among replicas, only the holder of the ``RelayLease`` publishes; the others stand by, asking
+for the lease once a sweep, and ignore commits meanwhile. A holder that cannot publish gives
+the lease up, so that a replica which can reach the broker takes over.
 """
 
 from __future__ import annotations
@@ -15,12 +19,28 @@ import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-from incident_tickets.service.ports import EventPublisher, OutboxMessage, OutboxStore, RelayMetrics
+from incident_tickets.service.ports import (
+    EventPublisher,
+    OutboxMessage,
+    OutboxStore,
+    RelayLease,
+    RelayMetrics,
+)
 
 log = logging.getLogger(__name__)
 
 _REMEMBERED_COMMITS = 10_000
 """Commit times kept for events not yet confirmed (bounded: the broker may be down a while)."""
+
+
+class SoleRelay:
+    """The lease where nothing competes (SQLite, or the lease turned off): always held."""
+
+    async def acquire(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None
 
 
 class OutboxRelay:
@@ -34,8 +54,10 @@ class OutboxRelay:
         batch_size: int = 200,
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
+        lease: RelayLease | None = None,
     ) -> None:
         self._store = store
+        self._lease: RelayLease = lease or SoleRelay()
         self._publisher = publisher
         self._metrics = metrics
         self._sweep_interval = sweep_interval
@@ -78,6 +100,8 @@ class OutboxRelay:
             self._task = None
         await self._publisher.close()
         self._metrics.relay_connection(connected=False)
+        await self._lease.release()
+        self._metrics.relay_lease(held=False)
 
     async def run(self) -> None:
         backoff = self._backoff_initial
@@ -87,19 +111,30 @@ class OutboxRelay:
                     await self._publisher.connect()
                     self._metrics.relay_connection(connected=True)
                     log.info("outbox relay connected to the broker")
-                await self._drain()
+                # Connected before the lease is asked for: a standby is ready to take over,
+                # and its readiness says whether it could.
+                leading = await self._lease.acquire()
+                self._metrics.relay_lease(held=leading)
+                if leading:
+                    await self._drain()
                 backoff = self._backoff_initial
             except Exception as error:
                 self._metrics.relay_connection(connected=False)
                 log.warning("outbox relay: %s; retrying in %.1f s", _describe(error), backoff)
                 await self._publisher.close()
+                await self._lease.release()
+                self._metrics.relay_lease(held=False)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, self._backoff_max)
                 continue
-            await self._wait_for_work()
+            if leading:
+                await self._wait_for_work()
+            else:
+                await self._sleep(self._sweep_interval)
 
     async def run_once(self) -> int:
-        """Publish what is pending now (tests and the benchmark); returns how many went out."""
+        """Publish what is pending now, lease or not (tests and the benchmark); returns how
+        many went out."""
         if not self._publisher.connected:
             await self._publisher.connect()
         return await self._drain()
@@ -131,7 +166,8 @@ class OutboxRelay:
             await asyncio.wait_for(self._wake.wait(), self._sweep_interval)
 
     async def _sleep(self, seconds: float) -> None:
-        # Not woken by commits: the broker is down, hammering it helps nobody. Stop ends it.
+        # Not woken by commits (the broker is down, or another replica publishes them): only
+        # stop ends it early.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
 

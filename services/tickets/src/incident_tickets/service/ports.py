@@ -226,3 +226,18 @@ class RelayMetrics(Protocol):
     def confirmed(self, event_type: str, commit_to_confirm_seconds: float) -> None: ...
 
     def relay_connection(self, *, connected: bool) -> None: ...
+
+    def relay_lease(self, *, held: bool) -> None: ...
+
+
+class RelayLease(Protocol):
+    """One relay at a time among the replicas: the others would wake at every commit too and
+    claim in vain (the outbox store keeps each row once and in order either way)."""
+
+    async def acquire(self) -> bool:
+        """True while this process holds the lease, taking it when it is free."""
+        ...
+
+    async def release(self) -> None:
+        """Let another replica take the lease (this one stops, or cannot publish)."""
+        ...
