@@ -1,0 +1,144 @@
+"""What a second tickets replica's relay costs while the first serves the load (a command).
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
+    AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ REDIS_URL=redis://127.0.0.1:6379/0 \
+    .venv/bin/python bench/replica_relay_cost.py [--rate 15] [--lifecycles 300] [--rounds 2]
+
+Two tickets API processes on one new database, each with its embedded relay; the first one
+receives `bench/tickets_latency.py --base` (open loop), the second no request at all. Every
+commit NOTIFYs both relays. With the relay lease (``TICKETS_RELAY_LEASE``, the default) the
+second stands by; without it, it competes for the rows. Reported per round, lease on and off
+alternating: the CPU seconds (user + system, psutil) of each process and of all PostgreSQL
+processes over the run, and how many events each process published. Written to
+bench/results/replica_relay_cost.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+
+from harness.infra import Infra  # noqa: E402
+from harness.tickets import ADMIN_PASSWORD, ADMIN_USERNAME, start_replica, start_tickets  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """Own and reaped children's time (PostgreSQL's postmaster reaps ended backends)."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def published(url: str) -> int:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    pattern = r"^tickets_outbox_published_total\{[^}]*\} (\S+)$"
+    return int(sum(float(value) for value in re.findall(pattern, text, re.M)))
+
+
+def one_round(infra: Infra, lease: bool, rate: float, lifecycles: int) -> dict[str, Any]:
+    env = {
+        "TICKETS_RELAY_LEASE": "true" if lease else "false",
+        "TICKETS_ACCESS_TOKEN_TTL_SECONDS": "3600",
+    }
+    serving = start_tickets(infra, **env)
+    try:
+        idle = start_replica(serving, infra, **env)
+        time.sleep(2.0)  # both relays connected, the lease settled
+        processes = {
+            "serving": [psutil.Process(serving.process.pid)],
+            "idle replica": [psutil.Process(idle.process.pid)],
+            "postgresql": [
+                p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"
+            ],
+        }
+        before = {name: cpu_seconds(group) for name, group in processes.items()}
+        published_before = {"serving": published(serving.url), "idle replica": published(idle.url)}
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "tickets_latency.py"),
+                *("--rate", str(rate), "--lifecycles", str(lifecycles)),
+                *("--base", serving.url, "--database-url", serving.database_url),
+                *("--admin-username", ADMIN_USERNAME, "--admin-password", ADMIN_PASSWORD),
+                *("--output", os.devnull),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        time.sleep(1.0)  # the last events published
+        cpu = {name: round(cpu_seconds(g) - before[name], 2) for name, g in processes.items()}
+        return {
+            "lease": lease,
+            "cpu_seconds": cpu,
+            "cpu_seconds_total": round(sum(cpu.values()), 2),
+            "events_published": {
+                "serving": published(serving.url) - published_before["serving"],
+                "idle replica": published(idle.url) - published_before["idle replica"],
+            },
+        }
+    finally:
+        serving.stop()
+        infra.drop_databases()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=15.0, help="lifecycles per second")
+    parser.add_argument("--lifecycles", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=2, help="pairs of runs, lease on and off")
+    args = parser.parse_args()
+    infra = Infra(
+        os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+    )
+    runs = []
+    for _ in range(args.rounds):
+        for lease in (True, False):
+            run = one_round(infra, lease, args.rate, args.lifecycles)
+            runs.append(run)
+            print(
+                f"lease {'on ' if lease else 'off'}: CPU s {run['cpu_seconds']}"
+                f" (total {run['cpu_seconds_total']}), published {run['events_published']}",
+                flush=True,
+            )
+    result = {
+        "benchmark": "replica_relay_cost",
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "rate_per_second": args.rate,
+        "lifecycles": args.lifecycles,
+        "runs": runs,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "replica_relay_cost.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
