@@ -1,17 +1,17 @@
-"""The ticket read of an action on PostgreSQL: one statement brings the row and its view's
-names, and a read that waited for the lock behind a change still sees what it added."""
+"""The ticket read of an action on PostgreSQL (skipped without a server): one statement brings
+the row and its view's names, and a read that waited for the lock behind a change still sees
+what it added."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
+from harness.scratch_databases import ScratchDatabases
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,21 +19,10 @@ from incident_tickets.adapters import sql_tickets
 from incident_tickets.adapters.sql_database import async_database_url, create_engine, migrate
 from incident_tickets.adapters.sql_unit_of_work import SqlUnitOfWorkFactory
 
-pytestmark = pytest.mark.integration
-
-SERVER = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
 
 @pytest.fixture
-async def database() -> AsyncIterator[str]:
-    name = f"tickets_read_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(SERVER)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield SERVER.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+async def database(scratch_postgres: ScratchDatabases) -> str:
+    return await scratch_postgres.create("tickets_read")
 
 
 @pytest.fixture
