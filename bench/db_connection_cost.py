@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.suite.common import write_result
 
 
 async def round_trip(engine: AsyncEngine) -> None:
@@ -86,10 +88,7 @@ def main() -> int:
             f" {figures['wall_ms_per_round']} ms wall per round of two connections"
         )
     print(f"extra CPU per connection opened: {result['extra_cpu_ms_per_opened_connection']} ms")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "db_connection_cost.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {out.relative_to(RESULTS.parent.parent)}")
+    write_result("db_connection_cost", result)
     return 0
 
 

@@ -16,7 +16,6 @@ bench/results/replica_relay_cost.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -31,11 +30,11 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT))
 
+from bench.suite.common import write_result  # noqa: E402
 from harness.infra import Infra  # noqa: E402
 from harness.tickets import ADMIN_PASSWORD, ADMIN_USERNAME, start_replica, start_tickets  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -133,10 +132,7 @@ def main() -> int:
         "lifecycles": args.lifecycles,
         "runs": runs,
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "replica_relay_cost.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {out.relative_to(ROOT)}")
+    write_result("replica_relay_cost", result)
     return 0
 
 
