@@ -7,8 +7,7 @@ other tests sharing the machine's Redis are not disturbed.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -21,6 +20,7 @@ from harness.gateway import (
     start_gateway,
 )
 from harness.infra import Infra
+from harness.waiting import wait_until
 from websockets.sync.client import connect
 
 USER = 7
@@ -30,14 +30,6 @@ USER = 7
 def private_redis() -> Iterator[PrivateRedis]:
     with PrivateRedis().running() as server:
         yield server
-
-
-def eventually(check: Callable[[], bool], what: str, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_presence_comes_back_and_deliveries_flow_after_a_redis_restart(
@@ -63,7 +55,7 @@ def test_presence_comes_back_and_deliveries_flow_after_a_redis_restart(
 
                 private_redis.restart()
                 client = redis.Redis.from_url(private_redis.url)
-                eventually(
+                wait_until(
                     lambda: (
                         list(presence_of(client, gateway.namespace, USER)) == [gateway.instance_id]
                     ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from harness.gateway import RunningGateway, presence_of, start_gateway
 from harness.infra import Infra
 from harness.notifier import RunningNotifier, start_notifier
 from harness.tickets import RunningTickets, start_tickets
+from harness.waiting import wait_until
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -141,14 +142,6 @@ class Listener:
 
     def close(self) -> None:
         self.ws.close()
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def summary(items: list[dict[str, Any]]) -> list[tuple[str, str]]:

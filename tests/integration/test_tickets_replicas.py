@@ -16,6 +16,7 @@ import httpx
 from harness.api import ApiError, TicketsApi
 from harness.infra import Infra
 from harness.tickets import EventTap, start_relay, start_replica, start_tickets
+from harness.waiting import eventually
 
 USERS = 30
 LIFECYCLES = 6
@@ -229,13 +230,3 @@ def status_of(call: Callable[[], object]) -> int:
     except ApiError as error:
         return error.status
     return 200
-
-
-async def eventually(read: Callable[[], object], expected: object, within: float = 5.0) -> None:
-    """Fails unless ``read()`` returns ``expected`` within ``within`` seconds (a notification
-    is delivered in milliseconds; the copy would otherwise be kept for ten minutes)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while (value := read()) != expected:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still {value!r}, expected {expected!r}")
-        await asyncio.sleep(0.05)
