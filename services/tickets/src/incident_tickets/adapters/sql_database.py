@@ -8,6 +8,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     create_async_engine,
@@ -46,6 +47,26 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # process's CPU and a PostgreSQL backend start each: bench/db_connection_cost.py);
     # under saturation that churn fed itself, tens of connections opened and closed a second.
     return create_async_engine(url, pool_size=pool_size, max_overflow=0)
+
+
+_UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,  # the pool's wait for a connection ran out
+    OSError,
+    TimeoutError,
+)
+
+
+def is_unavailable(error: BaseException, *, connecting: bool = False) -> bool:
+    """The database could not be reached or used, as opposed to a statement it refused.
+    ``connecting``: any database error while getting a connection (a database that does not
+    accept connections, too many clients, a refused login) means it cannot be used now."""
+    if isinstance(error, _UNAVAILABLE):
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        return connecting or error.connection_invalidated
+    return False
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
@@ -10,6 +11,7 @@ from typing import Self
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from incident_tickets.adapters.sql_database import is_unavailable
 from incident_tickets.adapters.sql_repositories import (
     SqlProjectRepository,
     SqlRefreshTokenRepository,
@@ -21,6 +23,7 @@ from incident_tickets.adapters.sql_tickets import (
     SqlNameDirectory,
     SqlTicketRepository,
 )
+from incident_tickets.domain.errors import Unavailable
 from incident_tickets.service.ports import (
     NameDirectory,
     Names,
@@ -43,6 +46,13 @@ _WRITE_AND_NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("sende
 _SAVE_WRITE_AND_NOTIFY = _WRITE_AND_NOTIFY.add_cte(UPDATE_TICKET.cte("saved"))
 """The same, with the ticket's UPDATE that the change wrote the event for: the whole write
 of a lifecycle action in one round trip."""
+
+log = logging.getLogger(__name__)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error) or type(error).__name__).splitlines()[0]
+
 
 AfterCommit = Callable[[list[str]], None]
 """Called right after a commit with the ids of the events it wrote (the relay's wake-up and
@@ -77,7 +87,13 @@ class SqlUnitOfWork:
 
     async def __aenter__(self) -> Self:
         # The transaction begins with the first statement ("commit as you go").
-        self._connection = connection = await self._engine.connect()
+        try:
+            self._connection = connection = await self._engine.connect()
+        except Exception as error:
+            if is_unavailable(error, connecting=True):
+                log.warning("database unavailable: no connection: %s", _first_line(error))
+                raise Unavailable() from error
+            raise
         names = Names(users={}, projects={})  # read in this transaction, by any repository
         self.users = SqlUserRepository(connection, names, self._users_channel)
         self.projects = SqlProjectRepository(connection, names)
@@ -97,12 +113,21 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        assert self._connection is not None
+        connection, self._connection = self._connection, None
+        assert connection is not None
         try:
-            await self._connection.rollback()  # nothing to undo after a commit
-        finally:
-            await self._connection.close()
-            self._connection = None
+            try:
+                await connection.rollback()  # nothing to undo after a commit
+            finally:
+                await connection.close()
+        except Exception as error:
+            # A connection lost after the work (committed or not) leaves nothing to undo:
+            # the pool discards it. Only a failure of the work itself is reported.
+            if not is_unavailable(error):
+                raise
+        if exc is not None and is_unavailable(exc):
+            log.warning("database unavailable: the connection failed: %s", _first_line(exc))
+            raise Unavailable() from exc
 
     def emit(self, event: OutboxEvent) -> None:
         self._events.append(event)

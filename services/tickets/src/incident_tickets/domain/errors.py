@@ -18,6 +18,7 @@ in one place, the API's exception handler::
       InvalidDeveloper        400 invalid_developer
       InvalidProject          400 invalid_project
       ValidationFailed        422 validation_error
+      Unavailable             503 unavailable (the database cannot be reached; retryable)
 """
 
 from __future__ import annotations
@@ -102,3 +103,13 @@ class InvalidProject(TicketsError):
 
 class ValidationFailed(TicketsError):
     code = "validation_error"
+
+
+class Unavailable(TicketsError):
+    """The database did not answer (down, restarting, or every pooled connection busy for
+    the pool's whole wait); the same request may succeed when retried."""
+
+    code = "unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The service's database is unavailable; please retry shortly.")

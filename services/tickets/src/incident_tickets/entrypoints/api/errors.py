@@ -27,6 +27,7 @@ _STATUS: list[tuple[type[errors.TicketsError], int]] = [
     (errors.InvalidDeveloper, 400),
     (errors.InvalidProject, 400),
     (errors.ValidationFailed, 422),
+    (errors.Unavailable, 503),
 ]
 
 _HTTP_CODES = {
@@ -52,6 +53,8 @@ async def tickets_error(request: Request, error: Exception) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status_of(error) == 401 else None
     if isinstance(error, errors.TooManyAttempts):
         headers = {"Retry-After": str(math.ceil(error.retry_after))}
+    if isinstance(error, errors.Unavailable):
+        headers = {"Retry-After": "1"}
     return JSONResponse(body, status_code=status_of(error), headers=headers)
 
 
