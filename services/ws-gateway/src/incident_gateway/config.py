@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     """... and is disconnected (1013; it can resume) when it stays slow this long."""
     max_buffered_bytes: int = 4 * 1024 * 1024
     """A client with more than this unread is disconnected at once."""
-    backlog_write_entries: int = Field(20_000, ge=0)
+    backlog_write_entries: int = Field(60_000, ge=0)
     """While the delivery stream has a backlog, frames of this many entries are written at
     once (one system call per connection instead of per frame); 0 writes every batch."""
     replay_page_size: int = 200
