@@ -73,7 +73,7 @@ def build(
     dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     lease = (
         PgRelayLease(dsn, f"{settings.namespace}.outbox-relay")
-        if postgres and settings.relay_lease
+        if postgres and settings.relay_lease and relay_enabled
         else None
     )
     relay = OutboxRelay(
