@@ -8,9 +8,9 @@ Two tickets API processes on one new database, each with its embedded relay; the
 receives `bench/tickets_latency.py --base` (open loop), the second no request at all. Every
 commit NOTIFYs both relays. With the relay lease (``TICKETS_RELAY_LEASE``, the default) the
 second stands by; without it, it competes for the rows. Reported per round, lease on and off
-alternating: the CPU seconds (user + system, psutil) of each process and of all PostgreSQL
-processes over the run, and how many events each process published. Written to
-bench/results/replica_relay_cost.json.
+alternating: the CPU seconds of each process and of PostgreSQL over the run (the suite's
+``ProcessSampler``: backends started or ended meanwhile count), and how many events each
+process published. Written to bench/results/replica_relay_cost.json.
 """
 
 from __future__ import annotations
@@ -18,41 +18,27 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT))
 
-from bench.suite.common import write_result  # noqa: E402
+from bench.suite.common import ProcessSampler, processes_named, write_result  # noqa: E402
 from harness.infra import Infra  # noqa: E402
-from harness.tickets import ADMIN_PASSWORD, ADMIN_USERNAME, start_replica, start_tickets  # noqa: E402
-
-
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    """Own and reaped children's time (PostgreSQL's postmaster reaps ended backends)."""
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system + times.children_user + times.children_system
-    return total
-
-
-def published(url: str) -> int:
-    text = httpx.get(f"{url}/metrics", timeout=5).text
-    pattern = r"^tickets_outbox_published_total\{[^}]*\} (\S+)$"
-    return int(sum(float(value) for value in re.findall(pattern, text, re.M)))
+from harness.tickets import (  # noqa: E402
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    published_total,
+    start_replica,
+    start_tickets,
+)
 
 
 def one_round(infra: Infra, lease: bool, rate: float, lifecycles: int) -> dict[str, Any]:
@@ -64,15 +50,18 @@ def one_round(infra: Infra, lease: bool, rate: float, lifecycles: int) -> dict[s
     try:
         idle = start_replica(serving, infra, **env)
         time.sleep(2.0)  # both relays connected, the lease settled
-        processes = {
-            "serving": [psutil.Process(serving.process.pid)],
-            "idle replica": [psutil.Process(idle.process.pid)],
-            "postgresql": [
-                p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"
-            ],
+        sampler = ProcessSampler(
+            lambda: {
+                "serving": [psutil.Process(serving.process.pid)],
+                "idle replica": [psutil.Process(idle.process.pid)],
+                "postgresql": processes_named("postgres"),
+            }
+        )
+        published_before = {
+            "serving": published_total(serving.url),
+            "idle replica": published_total(idle.url),
         }
-        before = {name: cpu_seconds(group) for name, group in processes.items()}
-        published_before = {"serving": published(serving.url), "idle replica": published(idle.url)}
+        sampler.start()
         subprocess.run(
             [
                 sys.executable,
@@ -86,14 +75,14 @@ def one_round(infra: Infra, lease: bool, rate: float, lifecycles: int) -> dict[s
             capture_output=True,
         )
         time.sleep(1.0)  # the last events published
-        cpu = {name: round(cpu_seconds(g) - before[name], 2) for name, g in processes.items()}
+        cpu = {name: group["cpu_seconds"] for name, group in sampler.stop().items()}
         return {
             "lease": lease,
             "cpu_seconds": cpu,
             "cpu_seconds_total": round(sum(cpu.values()), 2),
             "events_published": {
-                "serving": published(serving.url) - published_before["serving"],
-                "idle replica": published(idle.url) - published_before["idle replica"],
+                "serving": published_total(serving.url) - published_before["serving"],
+                "idle replica": published_total(idle.url) - published_before["idle replica"],
             },
         }
     finally:

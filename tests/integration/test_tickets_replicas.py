@@ -15,19 +15,17 @@ import asyncpg
 import httpx
 from harness.api import ApiError, TicketsApi
 from harness.infra import Infra
-from harness.tickets import EventTap, start_relay, start_replica, start_tickets
+from harness.tickets import (
+    EventTap,
+    published_total,
+    start_relay,
+    start_replica,
+    start_tickets,
+)
 from harness.waiting import eventually
 
 USERS = 30
 LIFECYCLES = 6
-
-
-def published_total(url: str) -> float:
-    metrics = httpx.get(f"{url}/metrics", timeout=5).text
-    return sum(
-        float(match)
-        for match in re.findall(r"^tickets_outbox_published_total\{[^}]*\} (\S+)$", metrics, re.M)
-    )
 
 
 def holds_lease(url: str) -> bool:

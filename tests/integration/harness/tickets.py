@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import secrets
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
+import httpx
 from aio_pika.abc import AbstractConnection, AbstractQueue
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -65,6 +67,13 @@ class RunningTickets:
         for relay in self.relays:
             relay.terminate()
         self.process.terminate()
+
+
+def published_total(url: str) -> int:
+    """Events the tickets process at ``url`` has published (``/metrics``, all event types)."""
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    pattern = r"^tickets_outbox_published_total\{[^}]*\} (\S+)$"
+    return int(sum(float(value) for value in re.findall(pattern, text, re.M)))
 
 
 def start_tickets(
