@@ -58,14 +58,15 @@ _UNAVAILABLE = (
 )
 
 
-def is_unavailable(error: BaseException, *, connecting: bool = False) -> bool:
+def is_unavailable(error: BaseException) -> bool:
     """The database could not be reached or used, as opposed to a statement it refused.
-    ``connecting``: any database error while getting a connection (a database that does not
-    accept connections, too many clients, a refused login) means it cannot be used now."""
+    A database error that carries no statement came from getting a connection (a database
+    that does not accept connections, too many clients, a refused login). The notifier's
+    ``sql_engine`` applies the same rule (services share no code but the libraries')."""
     if isinstance(error, _UNAVAILABLE):
         return True
     if isinstance(error, sa_exc.DBAPIError):
-        return connecting or error.connection_invalidated
+        return error.connection_invalidated or error.statement is None
     return False
 
 

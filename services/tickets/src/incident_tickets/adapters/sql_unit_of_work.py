@@ -90,7 +90,7 @@ class SqlUnitOfWork:
         try:
             self._connection = connection = await self._engine.connect()
         except Exception as error:
-            if is_unavailable(error, connecting=True):
+            if is_unavailable(error):
                 log.warning("database unavailable: no connection: %s", _first_line(error))
                 raise Unavailable() from error
             raise
