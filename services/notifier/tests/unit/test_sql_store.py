@@ -4,13 +4,19 @@ by Alembic: the same guarantees on both; the integration tests cover PostgreSQL 
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
+from harness.scratch_databases import ScratchDatabases
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from incident_notifier.adapters.alembic_migrations import upgrade_to_head
 from incident_notifier.adapters.sql_directory import SqlUserDirectory
+from incident_notifier.adapters.sql_engine import make_engine
 from incident_notifier.adapters.sql_notifications import SqlNotificationStore
 from incident_notifier.domain.content import NotificationContent
+from incident_notifier.domain.errors import StoreUnavailable
 from incident_notifier.domain.tickets import ChangeKind
 from incident_notifier.domain.users import DirectoryUser
 from incident_notifier.service.ports import Audience, RecordRequest
@@ -126,3 +132,30 @@ async def test_one_unit_of_work_reads_the_audience_and_writes_or_writes_nothing(
     with pytest.raises(RuntimeError):
         await store.record_for(set(), failing)
     assert [r.seq for r in await store.after_seq(3, 0, 10)] == [1, 2, 3]
+
+
+async def test_a_database_that_refuses_connections_is_unavailable_not_an_error(
+    scratch_postgres: ScratchDatabases,
+) -> None:
+    """PostgreSQL only (skipped without a server): the API answers 503 for it, not 500."""
+    created = await scratch_postgres.create("notifier_refusing")
+    url = urlunsplit(urlsplit(created)._replace(scheme="postgresql+asyncpg"))
+    upgrade_to_head(url)
+    name = urlsplit(created).path.lstrip("/")
+    admin = await asyncpg.connect(urlunsplit(urlsplit(created)._replace(path="/postgres")))
+    engine = make_engine(url, pre_ping=False)
+    try:
+        store = SqlNotificationStore(engine)
+        assert await store.unread_count(1) == 0
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        )
+        for _ in range(2):  # the pooled connection that died, then the refused new one
+            with pytest.raises(StoreUnavailable):
+                await store.unread_count(1)
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        assert await store.unread_count(1) == 0
+    finally:
+        await engine.dispose()
+        await admin.close()

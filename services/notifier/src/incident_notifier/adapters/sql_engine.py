@@ -72,9 +72,16 @@ _UNAVAILABLE = (
 
 
 def is_unavailable(error: BaseException) -> bool:
+    """The database could not be reached or used, as opposed to a statement it refused.
+    A database error that carries no statement came from getting a connection (a database
+    that does not accept connections, too many clients, a refused login). The tickets
+    service's ``sql_database`` applies the same rule (services share no code but the
+    libraries')."""
     if isinstance(error, _UNAVAILABLE):
         return True
-    return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
+    if isinstance(error, sa_exc.DBAPIError):
+        return error.connection_invalidated or error.statement is None
+    return False
 
 
 async def guarded(operation: Callable[[], Awaitable[T]]) -> T:
